@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Real kubectl against caracal-apiserver: discovery, OpenAPI-validated apply (create, then patch),
+# get as table/yaml/json, label, watch, delete; TLS and bearer-token authentication.
+source "$(dirname "$0")/lib.sh"
+start_apiserver
+
+cat >"$T/ns.yaml" <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: prod
+YAML
+cat >"$T/np.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-web
+  namespace: prod
+spec:
+  podSelector:
+    matchLabels:
+      app: web
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - podSelector:
+        matchLabels:
+          role: fe
+    ports:
+    - protocol: TCP
+      port: 80
+YAML
+
+out=$(k version -o json 2>&1)
+expect_contains "kubectl version reads the server version" "$out" '"minor": "32"'
+
+out=$(k apply -f "$T/ns.yaml" 2>&1)
+expect_contains "kubectl apply creates a namespace" "$out" "namespace/prod created"
+out=$(k get ns prod -o jsonpath='{.metadata.labels.kubernetes\.io/metadata\.name}' 2>&1)
+expect_eq "namespace gets kubernetes.io/metadata.name" "$out" "prod"
+
+out=$(k apply -f "$T/np.yaml" 2>&1)
+expect_contains "kubectl apply creates a NetworkPolicy (strict validation)" "$out" "networkpolicy.networking.k8s.io/allow-web created"
+out=$(k apply -f "$T/np.yaml" 2>&1)
+expect_contains "kubectl apply of the same file is unchanged" "$out" "unchanged"
+sed -i 's/port: 80/port: 8080/' "$T/np.yaml"
+out=$(k apply -f "$T/np.yaml" 2>&1)
+expect_contains "kubectl apply of a changed file patches" "$out" "networkpolicy.networking.k8s.io/allow-web configured"
+out=$(k get netpol allow-web -n prod -o jsonpath='{.spec.ingress[0].ports[0].port}' 2>&1)
+expect_eq "the patch reached the store" "$out" "8080"
+
+out=$(k get networkpolicies -n prod 2>&1)
+expect_contains "kubectl get prints a table with the name" "$out" "allow-web"
+expect_contains "kubectl get table has a POD-SELECTOR column" "$out" "POD-SELECTOR"
+out=$(k get networkpolicies -A 2>&1)
+expect_contains "kubectl get -A shows the namespace column" "$out" "NAMESPACE"
+expect_contains "kubectl get -A shows the namespace" "$out" "prod"
+out=$(k get netpol allow-web -n prod -o yaml 2>&1)
+expect_contains "kubectl get -o yaml" "$out" "kind: NetworkPolicy"
+expect_contains "kubectl get -o yaml has resourceVersion" "$out" "resourceVersion:"
+out=$(k get netpol -n prod -o json 2>&1)
+expect_contains "kubectl get -o json lists" "$out" '"kind": "List"'
+
+out=$(k label netpol allow-web -n prod tier=frontend 2>&1)
+expect_contains "kubectl label" "$out" "labeled"
+out=$(k get netpol -n prod -l tier=frontend -o name 2>&1)
+expect_eq "label selector finds the labelled policy" "$out" "networkpolicy.networking.k8s.io/allow-web"
+out=$(k get netpol -n prod -l tier=backend -o name 2>&1)
+expect_eq "label selector excludes others" "$out" ""
+
+# Watch: kubectl lists, then watches from the list's resourceVersion; the server ends the stream
+# after timeoutSeconds via --request-timeout.
+k get netpol -n prod -w --output-watch-events --request-timeout=4s >"$T/watch.out" 2>&1 &
+wpid=$!
+sleep 1.5
+k label netpol allow-web -n prod watched=yes >/dev/null 2>&1
+k delete netpol allow-web -n prod >/dev/null 2>&1
+wait $wpid
+out=$(cat "$T/watch.out")
+expect_contains "kubectl watch sees MODIFIED" "$out" "MODIFIED"
+expect_contains "kubectl watch sees DELETED" "$out" "DELETED"
+out=$(k get netpol allow-web -n prod 2>&1)
+expect_contains "deleted object is gone" "$out" "NotFound"
+
+# Calico kinds through kubectl.
+cat >"$T/pool.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: pool-k
+spec:
+  cidr: 10.250.0.0/16
+  ipipMode: CrossSubnet
+  natOutgoing: true
+YAML
+out=$(k apply -f "$T/pool.yaml" 2>&1)
+expect_contains "kubectl apply creates an IPPool" "$out" "ippool.projectcalico.org/pool-k created"
+sed -i 's/natOutgoing: true/natOutgoing: false/' "$T/pool.yaml"
+out=$(k apply -f "$T/pool.yaml" 2>&1)
+expect_contains "kubectl apply patches an IPPool (merge patch)" "$out" "configured"
+out=$(k apply --server-side -f "$T/pool.yaml" 2>&1)
+expect_contains "kubectl apply --server-side" "$out" "serverside-applied"
+out=$(k get ippools -o wide 2>&1)
+expect_contains "kubectl get ippools table" "$out" "10.250.0.0/16"
+out=$(k get ippool pool-k -o jsonpath='{.spec.blockSize}' 2>&1)
+expect_eq "IPPool default blockSize is stored" "$out" "26"
+
+# Strict validation errors through kubectl name the field.
+cat >"$T/badpool.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: pool-bad
+spec:
+  cidr: 10.251.0.0/16
+  ipipMode: sometimes
+YAML
+rev=$(store_rev)
+out=$(k apply -f "$T/badpool.yaml" 2>&1)
+expect_contains "kubectl apply of an invalid IPPool names the field" "$out" "spec.ipipMode"
+expect_eq "invalid IPPool changed nothing" "$(store_rev)" "$rev"
+
+# Authentication: no token, wrong token.
+code=$(curl -sk -o /dev/null -w '%{http_code}' "$SERVER_URL/api/v1/namespaces")
+expect_eq "no credentials get 401" "$code" "401"
+code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer nope" "$SERVER_URL/apis/projectcalico.org/v3/ippools")
+expect_eq "wrong token gets 401" "$code" "401"
+out=$(k --token nope get ippools 2>&1)
+expect_contains "kubectl with a wrong token is refused" "$out" "provide credentials"
+# TLS: the CA in the kubeconfig verifies the server.
+code=$(curl -s --cacert "$DATA/ca.crt" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$SERVER_URL/version")
+expect_eq "server certificate verifies against the generated CA" "$code" "200"
+
+finish
