@@ -37,8 +37,8 @@ TEST(IPPool, DefaultsFilled) {
 
 TEST(IPPool, Ipv6DefaultsAndCanonicalCidr) {
   Value out;
-  ASSERT_TRUE(isOk(check("kind: IPPool\nmetadata: {name: p6}\nspec: {cidr: 'FD00:10:244:0::/48'}",
-                         &out)));
+  ASSERT_TRUE(
+      isOk(check("kind: IPPool\nmetadata: {name: p6}\nspec: {cidr: 'FD00:10:244:0::/48'}", &out)));
   EXPECT_EQ(out.path("spec.blockSize")->asInt(), 122);
   EXPECT_EQ(out.getString("spec.cidr"), "fd00:10:244::/48");
 }
@@ -98,8 +98,8 @@ TEST(IPPool, BlockSizeRangePerFamily) {
   EXPECT_TRUE(hasCause(st, "spec.blockSize", "between 20 and 32 for an IPv4 pool, got 19"));
   st = check("kind: IPPool\nmetadata: {name: p}\nspec: {cidr: 'fd00::/48', blockSize: 64}");
   EXPECT_TRUE(hasCause(st, "spec.blockSize", "between 116 and 128 for an IPv6 pool, got 64"));
-  EXPECT_TRUE(isOk(
-      check("kind: IPPool\nmetadata: {name: p}\nspec: {cidr: 'fd00::/48', blockSize: 116}")));
+  EXPECT_TRUE(
+      isOk(check("kind: IPPool\nmetadata: {name: p}\nspec: {cidr: 'fd00::/48', blockSize: 116}")));
 }
 
 TEST(IPPool, PrefixMustNotBeLongerThanBlock) {
@@ -143,8 +143,8 @@ TEST(IPPool, AllowedUsesRules) {
                          "allowedUses: [LoadBalancer]}")));
   st = check("kind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/16, allowedUses: "
              "[Workload, Workload]}");
-  EXPECT_TRUE(hasCause(st, "spec.allowedUses[1]", "duplicate value \"Workload\"",
-                       "FieldValueDuplicate"));
+  EXPECT_TRUE(
+      hasCause(st, "spec.allowedUses[1]", "duplicate value \"Workload\"", "FieldValueDuplicate"));
 }
 
 TEST(IPPool, SelectorErrorsComeFromTheParser) {
@@ -181,24 +181,24 @@ TEST(IPPool, FillsTypeMetaWhenMissing) {
 
 TEST(IPPool, OverlapsNameTheOtherPool) {
   const KindInfo& k = *findByName("IPPool");
-  Value a = yaml(std::string(kHeader) +
-                 "kind: IPPool\nmetadata: {name: a}\nspec: {cidr: 10.0.0.0/16}");
-  Value b = yaml(std::string(kHeader) +
-                 "kind: IPPool\nmetadata: {name: b}\nspec: {cidr: 10.0.128.0/17}");
-  Value c = yaml(std::string(kHeader) +
-                 "kind: IPPool\nmetadata: {name: c}\nspec: {cidr: 10.1.0.0/16}");
+  Value a =
+      yaml(std::string(kHeader) + "kind: IPPool\nmetadata: {name: a}\nspec: {cidr: 10.0.0.0/16}");
+  Value b =
+      yaml(std::string(kHeader) + "kind: IPPool\nmetadata: {name: b}\nspec: {cidr: 10.0.128.0/17}");
+  Value c =
+      yaml(std::string(kHeader) + "kind: IPPool\nmetadata: {name: c}\nspec: {cidr: 10.1.0.0/16}");
   Value off = yaml(std::string(kHeader) +
                    "kind: IPPool\nmetadata: {name: off}\nspec: {cidr: 10.0.0.0/8, disabled: true}");
-  Value v6 = yaml(std::string(kHeader) +
-                  "kind: IPPool\nmetadata: {name: six}\nspec: {cidr: 'fd00::/48'}");
+  Value v6 =
+      yaml(std::string(kHeader) + "kind: IPPool\nmetadata: {name: six}\nspec: {cidr: 'fd00::/48'}");
   Value v6b = yaml(std::string(kHeader) +
                    "kind: IPPool\nmetadata: {name: six-b}\nspec: {cidr: 'fd00::/64'}");
   Status st = validateAgainst(k, b, {a, c});
   EXPECT_TRUE(hasCause(st, "spec.cidr", "overlaps IPPool \"a\" (10.0.0.0/16)"));
   EXPECT_TRUE(isOk(validateAgainst(k, c, {a, b, v6})));
-  EXPECT_TRUE(isOk(validateAgainst(k, a, {off})));   // disabled pools do not count
+  EXPECT_TRUE(isOk(validateAgainst(k, a, {off})));    // disabled pools do not count
   EXPECT_TRUE(isOk(validateAgainst(k, off, {a, b}))); // nor does a disabled pool
-  EXPECT_TRUE(isOk(validateAgainst(k, a, {a})));     // itself (same name)
+  EXPECT_TRUE(isOk(validateAgainst(k, a, {a})));      // itself (same name)
   st = validateAgainst(k, v6b, {a, v6});
   EXPECT_TRUE(hasCause(st, "spec.cidr", "overlaps IPPool \"six\""));
 }
@@ -271,8 +271,8 @@ TEST(BGPConfiguration, Rules) {
   EXPECT_TRUE(hasCause(st, "spec.listenPort", "between 1 and 65535, got 0"));
   EXPECT_TRUE(hasCause(st, "spec.serviceClusterIPs[0].cidr", "host bits are set"));
   EXPECT_TRUE(hasCause(st, "spec.communities[0].value", "16-bit"));
-  EXPECT_TRUE(hasCause(st, "spec.prefixAdvertisements[0].communities[1]",
-                       "invalid community \"nope\""));
+  EXPECT_TRUE(
+      hasCause(st, "spec.prefixAdvertisements[0].communities[1]", "invalid community \"nope\""));
   EXPECT_TRUE(hasCause(st, "spec.logSeverityScreen", "unknown value \"Verbose\""));
 }
 
@@ -297,8 +297,8 @@ TEST(BGPPeer, ValidPeers) {
 TEST(BGPPeer, ExclusiveFields) {
   Status st = check("kind: BGPPeer\nmetadata: {name: p}\nspec: {node: n1, nodeSelector: all(), "
                     "peerIP: 10.0.0.1, peerSelector: all(), asNumber: 64600}");
-  EXPECT_TRUE(hasCause(st, "spec.node", "node and nodeSelector cannot both be set",
-                       "FieldValueForbidden"));
+  EXPECT_TRUE(
+      hasCause(st, "spec.node", "node and nodeSelector cannot both be set", "FieldValueForbidden"));
   EXPECT_TRUE(hasCause(st, "spec.peerIP", "peerIP and peerSelector cannot both be set"));
   EXPECT_TRUE(hasCause(st, "spec.asNumber", "must be empty when peerSelector is set"));
 }
@@ -389,12 +389,13 @@ TEST(FelixConfiguration, CommonFieldsAndDefaults) {
 }
 
 TEST(FelixConfiguration, BadValues) {
-  Status st = check("kind: FelixConfiguration\nmetadata: {name: default}\nspec:\n"
-                    "  nftablesMode: Maybe\n  natOutgoingAddress: 'fd00::1'\n"
-                    "  routeRefreshInterval: 90\n  ipipMtu: 1400\n"
-                    "  routeTableRange: {min: 0, max: 300}\n  routeTableRanges: [{min: 5, max: 2}]\n"
-                    "  kubeNodePortRanges: [http]\n  failsafeInboundHostPorts: [{protocol: ICMP, "
-                    "port: 1}]\n  nodeSelector: all()\n");
+  Status st =
+      check("kind: FelixConfiguration\nmetadata: {name: default}\nspec:\n"
+            "  nftablesMode: Maybe\n  natOutgoingAddress: 'fd00::1'\n"
+            "  routeRefreshInterval: 90\n  ipipMtu: 1400\n"
+            "  routeTableRange: {min: 0, max: 300}\n  routeTableRanges: [{min: 5, max: 2}]\n"
+            "  kubeNodePortRanges: [http]\n  failsafeInboundHostPorts: [{protocol: ICMP, "
+            "port: 1}]\n  nodeSelector: all()\n");
   EXPECT_TRUE(hasCause(st, "spec.nftablesMode", "allowed: Disabled, Enabled, Auto"));
   EXPECT_TRUE(hasCause(st, "spec.natOutgoingAddress", "invalid IPv4 address"));
   EXPECT_TRUE(hasCause(st, "spec.routeRefreshInterval", "must be a string, got integer 90"));
@@ -442,7 +443,12 @@ spec:
   selector: all()
   types: [Egress]
   egress:
-  - {action: Allow, protocol: UDP, destination: {selector: k8s-app == 'kube-dns', namespaceSelector: projectcalico.org/name == 'kube-system', ports: [53]}}
+  - action: Allow
+    protocol: UDP
+    destination:
+      selector: k8s-app == 'kube-dns'
+      namespaceSelector: projectcalico.org/name == 'kube-system'
+      ports: [53]
   - {action: Pass}
 )",
                          &out)));
@@ -457,7 +463,10 @@ metadata: {name: api, namespace: prod}
 spec:
   selector: app == 'api'
   ingress:
-  - {action: Allow, protocol: tcp, source: {selector: role == 'fe'}, destination: {ports: [8080, "9000:9010", http, "443"]}}
+  - action: Allow
+    protocol: tcp
+    source: {selector: role == 'fe'}
+    destination: {ports: [8080, "9000:9010", http, "443"]}
   - {action: Deny, source: {nets: [10.0.0.0/8], notNets: [10.1.0.0/16]}}
 )",
                          &out)));
@@ -474,8 +483,8 @@ spec:
 TEST(Policy, TypesDefaultFromRules) {
   auto types = [](const std::string& rules) {
     Value out;
-    Status st = check("kind: GlobalNetworkPolicy\nmetadata: {name: p}\nspec: {" + rules + "}",
-                      &out);
+    Status st =
+        check("kind: GlobalNetworkPolicy\nmetadata: {name: p}\nspec: {" + rules + "}", &out);
     EXPECT_TRUE(st.isOk()) << st.str();
     std::vector<std::string> t;
     for (const auto& x : out.path("spec.types")->asArray()) {
@@ -548,7 +557,9 @@ spec:
   - {action: Allow, ipVersion: 6, source: {nets: [10.0.0.0/8]}}
   - {action: Allow, source: {nets: [10.0.0.1/8, 10.0.0.300/8, 10.0.0.1]}}
   - {action: Allow, source: {selector: app == web}}
-  - {action: Allow, source: {selector: global()}, destination: {namespaceSelector: global() && a == 'b'}}
+  - action: Allow
+    source: {selector: global()}
+    destination: {namespaceSelector: global() && a == 'b'}
 )");
   EXPECT_TRUE(hasCause(st, "spec.selector", "global() can only be used"));
   EXPECT_TRUE(hasCause(st, "spec.ingress[0].action",
@@ -572,8 +583,7 @@ spec:
   EXPECT_TRUE(hasCause(st, "spec.ingress[10].source.nets[2]", "invalid CIDR \"10.0.0.1\""));
   EXPECT_TRUE(hasCause(st, "spec.ingress[11].source.selector", "column "));
   EXPECT_TRUE(hasCause(st, "spec.ingress[12].source.selector", "global() can only be used"));
-  EXPECT_TRUE(hasCause(st, "spec.ingress[12].destination.namespaceSelector",
-                       "cannot be combined"));
+  EXPECT_TRUE(hasCause(st, "spec.ingress[12].destination.namespaceSelector", "cannot be combined"));
 }
 
 TEST(Policy, SelectorErrorIsThePathPlusParserMessage) {
@@ -608,7 +618,9 @@ spec:
   - {action: Allow, protocol: TCP, source: {services: {name: web, namespace: x}, selector: all()}}
   egress:
   - {action: Allow, source: {services: {name: web, namespace: prod}}}
-  - {action: Allow, protocol: TCP, destination: {services: {name: web, namespace: prod}, ports: [80]}}
+  - action: Allow
+    protocol: TCP
+    destination: {services: {name: web, namespace: prod}, ports: [80]}
   - {action: Allow, http: {methods: [GET]}}
 )");
   EXPECT_TRUE(hasCause(st, "spec.types[1]", "duplicate value \"Ingress\"", "FieldValueDuplicate"));
@@ -646,8 +658,8 @@ TEST(Policy, LabelsAndAnnotations) {
                                           "spec: {}");
   big["metadata"]["annotations"].set("big", std::string(300 * 1024, 'x'));
   st = normalize(*findByName("gnp"), big);
-  EXPECT_TRUE(hasCause(st, "metadata.annotations", "more than the limit of 262144",
-                       "FieldValueTooLong"));
+  EXPECT_TRUE(
+      hasCause(st, "metadata.annotations", "more than the limit of 262144", "FieldValueTooLong"));
 }
 
 // ---- network sets, endpoints, profiles ---------------------------------------------------------
@@ -749,9 +761,9 @@ spec:
   EXPECT_TRUE(isOk(check("kind: IPAMHandle\nmetadata: {name: k8s-pod-network.abc}\nspec: "
                          "{handleID: k8s-pod-network.abc, block: {10.244.1.0/26: 1}}")));
   const std::string cid(64, 'e'); // container IDs are 64 hex digits
-  EXPECT_TRUE(isOk(check("kind: IPAMHandle\nmetadata: {name: k8s-pod-network." + cid +
-                         "}\nspec: {handleID: k8s-pod-network." + cid +
-                         ", block: {10.244.1.0/26: 1}}")));
+  EXPECT_TRUE(
+      isOk(check("kind: IPAMHandle\nmetadata: {name: k8s-pod-network." + cid +
+                 "}\nspec: {handleID: k8s-pod-network." + cid + ", block: {10.244.1.0/26: 1}}")));
   st = check("kind: IPAMHandle\nmetadata: {name: h}\nspec: {block: {nope: 1}}");
   EXPECT_TRUE(hasCause(st, "spec.handleID", "required value"));
   EXPECT_TRUE(hasCause(st, "spec.block[nope]", "invalid block CIDR"));

@@ -1,4 +1,5 @@
-// The Kubernetes kinds: v1 Namespace, Pod, Node, ServiceAccount; networking.k8s.io/v1 NetworkPolicy.
+// The Kubernetes kinds: v1 Namespace, Pod, Node, ServiceAccount; networking.k8s.io/v1
+// NetworkPolicy.
 #include "api/model_test_util.h"
 #include "api/registry.h"
 
@@ -233,8 +234,7 @@ spec:
 )");
   EXPECT_TRUE(hasCause(st, "spec.podSelector.matchExpressions[0].values",
                        "must be specified when operator is In or NotIn"));
-  EXPECT_TRUE(hasCause(st, "spec.podSelector.matchExpressions[1].values",
-                       "may not be specified"));
+  EXPECT_TRUE(hasCause(st, "spec.podSelector.matchExpressions[1].values", "may not be specified"));
   EXPECT_TRUE(hasCause(st, "spec.podSelector.matchExpressions[2].operator",
                        "allowed: In, NotIn, Exists, DoesNotExist"));
   EXPECT_TRUE(hasCause(st, "spec.policyTypes[1]", "unknown value \"Sideways\""));

@@ -1,11 +1,11 @@
-// Every manifest under examples/ loads without a single error and round-trips through YAML and JSON.
+// Every manifest under examples/ loads without a single error and round-trips through YAML and
+// JSON.
 #include "api/model_test_util.h"
 #include "api/registry.h"
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
+#include <gtest/gtest.h>
 #include <sstream>
 
 #ifndef CARACAL_EXAMPLES_DIR
@@ -87,8 +87,8 @@ TEST(Examples, LoadWithoutErrorsAndRoundTrip) {
 }
 
 TEST(Examples, ReferenceValuesSurviveNormalisation) {
-  auto docs = parseDocuments(readFile(std::filesystem::path(CARACAL_EXAMPLES_DIR) /
-                                      "calico-ippools.yaml"));
+  auto docs =
+      parseDocuments(readFile(std::filesystem::path(CARACAL_EXAMPLES_DIR) / "calico-ippools.yaml"));
   ASSERT_TRUE(docs);
   ASSERT_EQ(docs->size(), 2u);
   Value pool = (*docs)[0];

@@ -68,15 +68,13 @@ bool parseUnsigned(std::string_view s, uint64_t max, uint64_t* out) {
 
 const char* kLabelMsg = "must be a lowercase RFC 1123 label: at most 63 lower case alphanumeric "
                         "characters or '-', starting and ending with an alphanumeric character";
-const char* kSubdomainMsg =
-    "must be a lowercase RFC 1123 subdomain: at most 253 lower case alphanumeric characters, '-' or "
-    "'.', starting and ending with an alphanumeric character";
+const char* kSubdomainMsg = "must be a lowercase RFC 1123 subdomain: at most 253 lower case "
+                            "alphanumeric characters, '-' or "
+                            "'.', starting and ending with an alphanumeric character";
 
 } // namespace
 
-std::string checkDns1123Label(std::string_view s) {
-  return isLabelSyntax(s, 63) ? "" : kLabelMsg;
-}
+std::string checkDns1123Label(std::string_view s) { return isLabelSyntax(s, 63) ? "" : kLabelMsg; }
 
 bool isDns1123LabelSyntax(std::string_view s) { return isLabelSyntax(s, SIZE_MAX); }
 

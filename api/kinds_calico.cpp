@@ -108,15 +108,15 @@ void checkIPPoolSpec(Value& spec, const std::string& path, Ctx& ctx) {
       int64_t lo = family == 4 ? 20 : 116;
       int64_t hi = family == 4 ? 32 : 128;
       if (bs->asInt() < lo || bs->asInt() > hi) {
-        ctx.add(child(path, "blockSize"),
-                "must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
-                    " for an IPv" + std::to_string(family) + " pool, got " +
-                    std::to_string(bs->asInt()));
+        ctx.add(child(path, "blockSize"), "must be between " + std::to_string(lo) + " and " +
+                                              std::to_string(hi) + " for an IPv" +
+                                              std::to_string(family) + " pool, got " +
+                                              std::to_string(bs->asInt()));
       } else if (!boolAt(spec, "disabled") && net->prefix > bs->asInt()) {
-        ctx.add(child(path, "cidr"),
-                "IP pool /" + std::to_string(net->prefix) + " is smaller than one block (/" +
-                    std::to_string(bs->asInt()) +
-                    "): the prefix length must be at most the block size");
+        ctx.add(child(path, "cidr"), "IP pool /" + std::to_string(net->prefix) +
+                                         " is smaller than one block (/" +
+                                         std::to_string(bs->asInt()) +
+                                         "): the prefix length must be at most the block size");
       }
     }
     if (family == 6 && encapOn(spec, "ipipMode")) {
@@ -269,11 +269,11 @@ KindDef bgpConfiguration() {
   N community = object({
       F("name", resourceName()).required(),
       F("value", str().check([](Value& v, const std::string& path, Ctx& ctx) {
-         std::string err = checkCommunity(v.asString());
-         if (!err.empty()) {
-           ctx.add(path, "invalid community " + quoted(v.asString()) + ": " + err);
-         }
-       })).required(),
+        std::string err = checkCommunity(v.asString());
+        if (!err.empty()) {
+          ctx.add(path, "invalid community " + quoted(v.asString()) + ": " + err);
+        }
+      })).required(),
   });
   N prefixAdv = object({
       F("cidr", cidr()).required(),
@@ -283,8 +283,8 @@ KindDef bgpConfiguration() {
     const std::string& s = v.asString();
     bool ok = s != "*" && !s.empty() && s.size() <= 15;
     for (char c : s) {
-      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
-                  c == '*' || c == '-');
+      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '*' ||
+                  c == '-');
     }
     if (!ok) {
       ctx.add(path, "invalid interface pattern " + quoted(s) +
@@ -331,8 +331,7 @@ KindDef bgpConfiguration() {
       }
       for (size_t j = 0; j < list->size(); ++j) {
         std::string c = list->asArray()[j].asString();
-        if (checkCommunity(c).empty() ||
-            std::find(names.begin(), names.end(), c) != names.end()) {
+        if (checkCommunity(c).empty() || std::find(names.begin(), names.end(), c) != names.end()) {
           continue;
         }
         ctx.add(index(child(index(child(path, "prefixAdvertisements"), i), "communities"), j),
@@ -344,8 +343,7 @@ KindDef bgpConfiguration() {
     if (mesh && mesh->isBool() && !mesh->asBool()) {
       for (const char* f : {"nodeMeshPassword", "nodeMeshMaxRestartTime"}) {
         if (spec.has(f)) {
-          ctx.add(child(path, f), "cannot be set when nodeToNodeMeshEnabled is false",
-                  kForbidden);
+          ctx.add(child(path, f), "cannot be set when nodeToNodeMeshEnabled is false", kForbidden);
         }
       }
     }
@@ -356,8 +354,7 @@ KindDef bgpConfiguration() {
 
 KindDef bgpPeer() {
   KindDef d;
-  d.info = calicoInfo("BGPPeer", "bgppeers", "bgppeer", false, {"bgpp"},
-                      {"bgpps", "bp", "bps"});
+  d.info = calicoInfo("BGPPeer", "bgppeers", "bgppeer", false, {"bgpp"}, {"bgpps", "bp", "bps"});
   d.info.columns = {
       nameColumn(),
       pathColumn("PEERIP", 0, "spec.peerIP"),
@@ -423,8 +420,7 @@ KindDef bgpPeer() {
                 "cannot be combined with peerIP or peerSelector", kForbidden);
       }
       if (!spec.has("asNumber")) {
-        ctx.add(child(path, "asNumber"), "required when localWorkloadSelector is set",
-                kRequired);
+        ctx.add(child(path, "asNumber"), "required when localWorkloadSelector is set", kRequired);
       }
     }
     if (spec.has("reachableBy")) {
@@ -466,11 +462,11 @@ N bgpFilterRule(int family) {
   });
   N operation =
       object({
-          F("addCommunity", object({F("value", community).required()})),
-          F("prependASPath", object({F("prefix", array(asNumber()).minItems(1).maxItems(10))
-                                          .required()})),
-          F("setPriority", object({F("value", integer().range(1, 2147483646)).required()})),
-      })
+                 F("addCommunity", object({F("value", community).required()})),
+                 F("prependASPath",
+                   object({F("prefix", array(asNumber()).minItems(1).maxItems(10)).required()})),
+                 F("setPriority", object({F("value", integer().range(1, 2147483646)).required()})),
+             })
           .check([](Value& v, const std::string& path, Ctx& ctx) {
             if (v.size() != 1) {
               ctx.add(path, "exactly one of addCommunity, prependASPath or setPriority must "
@@ -478,31 +474,31 @@ N bgpFilterRule(int family) {
             }
           });
   return object({
-             F("cidr", cidr(opts)),
-             F("prefixLength", object({F("min", integer().range(0, maxLen)),
-                                        F("max", integer().range(0, maxLen))})),
-             F("source", strEnum({"RemotePeers"})),
-             F("interface", str().check([](Value& v, const std::string& path, Ctx& ctx) {
-               const std::string& s = v.asString();
-               bool ok = !s.empty() && s.size() <= 15;
-               for (char c : s) {
-                 ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-                             c == '.' || c == '*' || c == '-');
-               }
-               if (!ok) {
-                 ctx.add(path, "invalid interface pattern " + quoted(s) +
-                                   ": 1-15 characters of [A-Za-z0-9_.*-]");
-               }
-             })),
-             F("matchOperator", strEnum({"Equal", "NotEqual", "In", "NotIn"})),
-             F("peerType", strEnum({"eBGP", "iBGP"})),
-             F("communities",
-               object({F("values", array(community).minItems(1).maxItems(1)).required()})),
-             F("asPathPrefix", array(asNumber())),
-             F("priority", integer().range(1, 2147483646)),
-             F("action", strEnum({"Accept", "Reject"})).required(),
-             F("operations", array(operation).minItems(1).maxItems(10)),
-         })
+                    F("cidr", cidr(opts)),
+                    F("prefixLength", object({F("min", integer().range(0, maxLen)),
+                                              F("max", integer().range(0, maxLen))})),
+                    F("source", strEnum({"RemotePeers"})),
+                    F("interface", str().check([](Value& v, const std::string& path, Ctx& ctx) {
+                      const std::string& s = v.asString();
+                      bool ok = !s.empty() && s.size() <= 15;
+                      for (char c : s) {
+                        ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                    c == '.' || c == '*' || c == '-');
+                      }
+                      if (!ok) {
+                        ctx.add(path, "invalid interface pattern " + quoted(s) +
+                                          ": 1-15 characters of [A-Za-z0-9_.*-]");
+                      }
+                    })),
+                    F("matchOperator", strEnum({"Equal", "NotEqual", "In", "NotIn"})),
+                    F("peerType", strEnum({"eBGP", "iBGP"})),
+                    F("communities",
+                      object({F("values", array(community).minItems(1).maxItems(1)).required()})),
+                    F("asPathPrefix", array(asNumber())),
+                    F("priority", integer().range(1, 2147483646)),
+                    F("action", strEnum({"Accept", "Reject"})).required(),
+                    F("operations", array(operation).minItems(1).maxItems(10)),
+                })
       .check([](Value& v, const std::string& path, Ctx& ctx) {
         bool cidrSet = v.has("cidr");
         if (cidrSet != v.has("matchOperator")) {
@@ -526,8 +522,8 @@ N bgpFilterRule(int family) {
 
 KindDef bgpFilter() {
   KindDef d;
-  d.info = calicoInfo("BGPFilter", "bgpfilters", "bgpfilter", false, {},
-                      {"bgpf", "bgpfs", "bf", "bfs"});
+  d.info =
+      calicoInfo("BGPFilter", "bgpfilters", "bgpfilter", false, {}, {"bgpf", "bgpfs", "bf", "bfs"});
   auto count = [](const char* a, const char* b) {
     return [a, b](const Value& o) {
       size_t n = 0;
@@ -557,8 +553,8 @@ KindDef bgpFilter() {
 
 KindDef calicoNode() {
   KindDef d;
-  d.info = calicoInfo("Node", "nodes", "node", false, {},
-                      {"no", "nos", "caliconode", "caliconodes"});
+  d.info =
+      calicoInfo("Node", "nodes", "node", false, {}, {"no", "nos", "caliconode", "caliconodes"});
   d.info.columns = {
       nameColumn(),
       column("ASN", 1,
@@ -580,18 +576,19 @@ KindDef calicoNode() {
   v6.allowHostBits = true;
   CidrOpts anyHost;
   anyHost.allowHostBits = true;
-  N bgp = object({
-              F("asNumber", asNumber()),
-              F("ipv4Address", cidr(v4).desc("IPv4 address and prefix length (10.0.0.5/24)")),
-              F("ipv6Address", cidr(v6)),
-              F("ipv4IPIPTunnelAddr", ipAddress(4)),
-              F("routeReflectorClusterID", ipAddress(4)),
-          })
-              .check([](Value& v, const std::string& path, Ctx& ctx) {
-                if (v.size() == 0) {
-                  ctx.add(path, "must not be empty (omit it instead)");
-                }
-              });
+  N bgp =
+      object({
+                 F("asNumber", asNumber()),
+                 F("ipv4Address", cidr(v4).desc("IPv4 address and prefix length (10.0.0.5/24)")),
+                 F("ipv6Address", cidr(v6)),
+                 F("ipv4IPIPTunnelAddr", ipAddress(4)),
+                 F("routeReflectorClusterID", ipAddress(4)),
+             })
+          .check([](Value& v, const std::string& path, Ctx& ctx) {
+            if (v.size() == 0) {
+              ctx.add(path, "must not be empty (omit it instead)");
+            }
+          });
   N s = spec({
       F("bgp", bgp),
       F("ipv4VXLANTunnelAddr", ipAddress(4)),
@@ -599,8 +596,8 @@ KindDef calicoNode() {
       F("ipv6VXLANTunnelAddr", ipAddress(6)),
       F("vxlanTunnelMACAddrV6", macAddress()),
       F("orchRefs", array(object({F("nodeName", str()), F("orchestrator", str()).required()}))),
-      F("wireguard", object({F("interfaceIPv4Address", ipAddress(4)),
-                             F("interfaceIPv6Address", ipAddress(6))})),
+      F("wireguard",
+        object({F("interfaceIPv4Address", ipAddress(4)), F("interfaceIPv6Address", ipAddress(6))})),
       F("addresses",
         array(object({F("address", cidr(anyHost)).required(),
                       F("type", strEnum({"CalicoNodeIP", "InternalIP", "ExternalIP"}))}))),
@@ -643,14 +640,14 @@ KindDef felixConfiguration() {
       F("port", integer().range(0, 65535)).required(),
       F("net", cidr(loose)),
   });
-  N routeTableRange =
-      object({F("min", integer()).required(), F("max", integer()).required()}).check([](Value& v, const std::string& path, Ctx& ctx) {
-    int64_t lo = v.path("min") ? v.path("min")->asInt() : 0;
-    int64_t hi = v.path("max") ? v.path("max")->asInt() : 0;
-    if (lo < 1 || hi < lo || hi > 250) {
-      ctx.add(path, "must be a range of route table indices within 1..250");
-    }
-  });
+  N routeTableRange = object({F("min", integer()).required(), F("max", integer()).required()})
+                          .check([](Value& v, const std::string& path, Ctx& ctx) {
+                            int64_t lo = v.path("min") ? v.path("min")->asInt() : 0;
+                            int64_t hi = v.path("max") ? v.path("max")->asInt() : 0;
+                            if (lo < 1 || hi < lo || hi > 250) {
+                              ctx.add(path, "must be a range of route table indices within 1..250");
+                            }
+                          });
   N routeTableRanges =
       array(object({F("min", integer()).required(), F("max", integer()).required()})
                 .check([](Value& v, const std::string& path, Ctx& ctx) {
@@ -713,8 +710,8 @@ KindDef felixConfiguration() {
   N openstackRegion = str().check([](Value& v, const std::string& path, Ctx& ctx) {
     const std::string& x = v.asString();
     if (x.size() > 46 || !checkDns1123Label(x).empty()) {
-      ctx.add(path, "invalid region " + quoted(x) +
-                        ": must be a DNS label of at most 46 characters");
+      ctx.add(path,
+              "invalid region " + quoted(x) + ": must be a DNS label of at most 46 characters");
     }
   });
 
@@ -933,8 +930,8 @@ KindDef felixConfiguration() {
 
 KindDef clusterInformation() {
   KindDef d;
-  d.info = calicoInfo("ClusterInformation", "clusterinformations", "clusterinformation", false,
-                      {}, {"clusterinfo", "clusterinfos"});
+  d.info = calicoInfo("ClusterInformation", "clusterinformations", "clusterinformation", false, {},
+                      {"clusterinfo", "clusterinfos"});
   d.info.columns = {nameColumn()};
   N s = spec({
       F("clusterGUID", str()),
@@ -963,7 +960,8 @@ KindDef tier() {
   d.info = calicoInfo("Tier", "tiers", "tier", false, {}, {});
   d.info.columns = {
       nameColumn(),
-      column("ORDER", 0, [](const Value& o) { return orderText(o, "spec.order"); }, "number"),
+      column(
+          "ORDER", 0, [](const Value& o) { return orderText(o, "spec.order"); }, "number"),
   };
   N s = spec({
       F("order", number().desc("Tiers apply in increasing order; unset means last")),
@@ -987,8 +985,8 @@ KindDef tier() {
       if (!order || !order->isNumber() || order->asDouble() != b.order) {
         char buf[32];
         std::snprintf(buf, sizeof(buf), "%.0f", b.order);
-        ctx.add("spec.order", std::string("the ") + quoted(b.name) + " tier must have order " +
-                                  buf);
+        ctx.add("spec.order",
+                std::string("the ") + quoted(b.name) + " tier must have order " + buf);
       }
       std::string action = obj.getString("spec.defaultAction", "Deny");
       if (action != b.action) {
@@ -1018,8 +1016,8 @@ void checkPolicyRules(Value& spec, const std::string& path, Ctx& ctx, bool globa
                 kForbidden);
       }
       if (!egress && r.path("destination.services")) {
-        ctx.add(child(rpath, "destination.services"),
-                "not allowed in an ingress rule destination", kForbidden);
+        ctx.add(child(rpath, "destination.services"), "not allowed in an ingress rule destination",
+                kForbidden);
       }
       if (egress && r.has("http")) {
         ctx.add(child(rpath, "http"), "not allowed in an egress rule", kForbidden);
@@ -1084,8 +1082,7 @@ N policySpec(bool global) {
       }
     }
     if ((dnt || preDnat) && !boolAt(spec, "applyOnForward")) {
-      ctx.add(child(path, "applyOnForward"),
-              "must be true when doNotTrack or preDNAT is true");
+      ctx.add(child(path, "applyOnForward"), "must be true when doNotTrack or preDNAT is true");
     }
   });
   return s;
@@ -1095,7 +1092,8 @@ std::vector<Column> policyColumns() {
   return {
       nameColumn(),
       pathColumn("TIER", 0, "spec.tier", "default"),
-      column("ORDER", 1, [](const Value& o) { return orderText(o, "spec.order"); }, "number"),
+      column(
+          "ORDER", 1, [](const Value& o) { return orderText(o, "spec.order"); }, "number"),
       pathColumn("SELECTOR", 1, "spec.selector"),
   };
 }
@@ -1123,7 +1121,8 @@ KindDef networkPolicy() {
 
 Check forbidNamespaceLabel() {
   return [](Value& obj, const std::string&, Ctx& ctx) {
-    if (obj.path("metadata.labels") && obj.path("metadata.labels")->has("projectcalico.org/namespace")) {
+    if (obj.path("metadata.labels") &&
+        obj.path("metadata.labels")->has("projectcalico.org/namespace")) {
       ctx.add("metadata.labels", "projectcalico.org/namespace is reserved and cannot be set",
               kForbidden);
     }
@@ -1138,23 +1137,22 @@ KindDef globalNetworkSet() {
   CidrOpts loose;
   loose.allowHostBits = true;
   N s = spec({F("nets", array(cidr(loose)))});
-  d.schema = objectSchema(NameRule::Subdomain, false, {F("spec", s).required()},
-                          {forbidNamespaceLabel()})
-                 .ptr();
+  d.schema =
+      objectSchema(NameRule::Subdomain, false, {F("spec", s).required()}, {forbidNamespaceLabel()})
+          .ptr();
   return d;
 }
 
 KindDef networkSet() {
   KindDef d;
-  d.info = calicoInfo("NetworkSet", "networksets", "networkset", true, {"netset"},
-                      {"netsets"});
+  d.info = calicoInfo("NetworkSet", "networksets", "networkset", true, {"netset"}, {"netsets"});
   d.info.columns = {nameColumn(), pathColumn("NETS", 1, "spec.nets")};
   CidrOpts loose;
   loose.allowHostBits = true;
   N s = spec({F("nets", array(cidr(loose)))});
-  d.schema = objectSchema(NameRule::Subdomain, true, {F("spec", s).required()},
-                          {forbidNamespaceLabel()})
-                 .ptr();
+  d.schema =
+      objectSchema(NameRule::Subdomain, true, {F("spec", s).required()}, {forbidNamespaceLabel()})
+          .ptr();
   return d;
 }
 
@@ -1173,19 +1171,18 @@ N endpointPort(bool workload) {
     fields.push_back(F("hostPort", integer().range(0, 65535)));
     fields.push_back(F("hostIP", ipAddress()));
   }
-  return object(std::move(fields))
-      .check([workload](Value& v, const std::string& path, Ctx& ctx) {
-        const Value* proto = v.find("protocol");
-        if (proto && !protocolHasPorts(proto)) {
-          ctx.add(child(path, "protocol"), "must be TCP, UDP or SCTP (a protocol with ports)");
-        }
-        if (workload && !v.has("name")) {
-          const Value* hp = v.find("hostPort");
-          if (!hp || !hp->isInt() || hp->asInt() == 0) {
-            ctx.add(child(path, "name"), "required when no hostPort is set", kRequired);
-          }
-        }
-      });
+  return object(std::move(fields)).check([workload](Value& v, const std::string& path, Ctx& ctx) {
+    const Value* proto = v.find("protocol");
+    if (proto && !protocolHasPorts(proto)) {
+      ctx.add(child(path, "protocol"), "must be TCP, UDP or SCTP (a protocol with ports)");
+    }
+    if (workload && !v.has("name")) {
+      const Value* hp = v.find("hostPort");
+      if (!hp || !hp->isInt() || hp->asInt() == 0) {
+        ctx.add(child(path, "name"), "required when no hostPort is set", kRequired);
+      }
+    }
+  });
 }
 
 KindDef hostEndpoint() {
@@ -1221,8 +1218,8 @@ KindDef hostEndpoint() {
 
 KindDef workloadEndpoint() {
   KindDef d;
-  d.info = calicoInfo("WorkloadEndpoint", "workloadendpoints", "workloadendpoint", true,
-                      {"wep"}, {"weps"});
+  d.info = calicoInfo("WorkloadEndpoint", "workloadendpoints", "workloadendpoint", true, {"wep"},
+                      {"weps"});
   d.info.columns = {
       column("NAME", 1, [](const Value& o) { return o.getString("metadata.name"); }),
       column("WORKLOAD", 0,
@@ -1259,13 +1256,20 @@ KindDef workloadEndpoint() {
     }
   });
   N qos = object({
-      F("ingressBandwidth", integer()),  F("ingressBurst", integer()),
-      F("ingressPeakrate", integer()),   F("ingressMinburst", integer()),
-      F("egressBandwidth", integer()),   F("egressBurst", integer()),
-      F("egressPeakrate", integer()),    F("egressMinburst", integer()),
-      F("ingressPacketRate", integer()), F("ingressPacketBurst", integer()),
-      F("egressPacketRate", integer()),  F("egressPacketBurst", integer()),
-      F("ingressMaxConnections", integer()), F("egressMaxConnections", integer()),
+      F("ingressBandwidth", integer()),
+      F("ingressBurst", integer()),
+      F("ingressPeakrate", integer()),
+      F("ingressMinburst", integer()),
+      F("egressBandwidth", integer()),
+      F("egressBurst", integer()),
+      F("egressPeakrate", integer()),
+      F("egressMinburst", integer()),
+      F("ingressPacketRate", integer()),
+      F("ingressPacketBurst", integer()),
+      F("egressPacketRate", integer()),
+      F("egressPacketBurst", integer()),
+      F("ingressMaxConnections", integer()),
+      F("egressMaxConnections", integer()),
       F("dscp", intOrString()),
   });
   CidrOpts single;
@@ -1319,8 +1323,8 @@ KindDef workloadEndpoint() {
           ctx.add(child(index(child(path, "ipNATs"), i), "externalIP"),
                   "must be of the same IP family as internalIP");
         }
-        bool inside = std::any_of(nets.begin(), nets.end(),
-                                  [&](const IpNet& n) { return n.contains(*ip); });
+        bool inside =
+            std::any_of(nets.begin(), nets.end(), [&](const IpNet& n) { return n.contains(*ip); });
         if (!inside) {
           ctx.add(child(index(child(path, "ipNATs"), i), "internalIP"),
                   "must be one of the endpoint's ipNetworks");
@@ -1371,8 +1375,9 @@ KindDef ipamBlock() {
       ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_');
     }
     if (!ok) {
-      ctx.add(path, "invalid affinity " + quoted(s) + ": expected \"host:<node>\" or "
-                                                     "\"virtual:<name>\"");
+      ctx.add(path, "invalid affinity " + quoted(s) +
+                        ": expected \"host:<node>\" or "
+                        "\"virtual:<name>\"");
     }
   });
   N attribute = object({
@@ -1399,7 +1404,7 @@ KindDef ipamBlock() {
     if (allocs && allocs->isArray()) {
       for (size_t i = 0; i < allocs->size(); ++i) {
         const Value& a = allocs->asArray()[i];
-        if (a.isInt() && size_t(a.asInt()) >= nattrs) {
+        if (a.isInt() && a.asInt() >= 0 && size_t(a.asInt()) >= nattrs) {
           ctx.add(index(child(path, "allocations"), i),
                   "refers to attribute " + std::to_string(a.asInt()) + " but only " +
                       std::to_string(nattrs) + " exist");
@@ -1422,17 +1427,18 @@ KindDef blockAffinity() {
       pathColumn("STATE", 0, "spec.state"),
   };
   // Older writers store `deleted` as the string "true"/"false"; both forms are accepted.
-  N deleted = any().desc("boolean, or the string \"true\"/\"false\"").check(
-      [](Value& v, const std::string& path, Ctx& ctx) {
-        if (v.isBool()) {
-          return;
-        }
-        if (v.isString() && (v.asString() == "true" || v.asString() == "false")) {
-          return;
-        }
-        ctx.add(path, "must be a boolean or \"true\"/\"false\", got " + describe(v),
-                kTypeInvalid);
-      });
+  N deleted = any()
+                  .desc("boolean, or the string \"true\"/\"false\"")
+                  .check([](Value& v, const std::string& path, Ctx& ctx) {
+                    if (v.isBool()) {
+                      return;
+                    }
+                    if (v.isString() && (v.asString() == "true" || v.asString() == "false")) {
+                      return;
+                    }
+                    ctx.add(path, "must be a boolean or \"true\"/\"false\", got " + describe(v),
+                            kTypeInvalid);
+                  });
   N s = spec({
       F("state", strEnum({"confirmed", "pending", "pendingDeletion"})).required(),
       F("node", resourceName()).required().immutable(),
@@ -1446,8 +1452,7 @@ KindDef blockAffinity() {
 
 KindDef ipamHandle() {
   KindDef d;
-  d.info = calicoInfo("IPAMHandle", "ipamhandles", "ipamhandle", false, {},
-                      {"handle", "handles"});
+  d.info = calicoInfo("IPAMHandle", "ipamhandles", "ipamhandle", false, {}, {"handle", "handles"});
   d.info.columns = {nameColumn(), pathColumn("HANDLEID", 1, "spec.handleID")};
   N s = spec({
       F("handleID", str()).required().immutable(),

@@ -13,26 +13,27 @@ namespace {
 
 constexpr size_t kMaxAnnotationBytes = 256 * 1024;
 
-std::string familyWord(int family) {
-  return family == 4 ? "IPv4 " : family == 6 ? "IPv6 " : "";
-}
+std::string familyWord(int family) { return family == 4 ? "IPv4 " : family == 6 ? "IPv6 " : ""; }
 
 bool isLabelLike(std::string_view s) { return isDns1123LabelSyntax(s); }
 
 // Name checks by rule. Returns "" when valid.
 std::string checkName(NameRule rule, std::string_view name) {
   switch (rule) {
-  case NameRule::Subdomain: return checkDns1123Subdomain(name);
+  case NameRule::Subdomain:
+    return checkDns1123Subdomain(name);
   case NameRule::Label:
-  case NameRule::Tier: return checkDns1123Label(name);
+  case NameRule::Tier:
+    return checkDns1123Label(name);
   case NameRule::GlobalPolicy: {
     auto parts = split(name, '.');
     bool ok = (parts.size() == 1 || parts.size() == 2) && name.size() <= 253;
     for (const auto& p : parts) {
       ok = ok && isLabelLike(p);
     }
-    return ok ? "" : "must be lower case alphanumeric characters or '-', optionally prefixed by a "
-                     "tier name and '.', at most 253 characters";
+    return ok ? ""
+              : "must be lower case alphanumeric characters or '-', optionally prefixed by a "
+                "tier name and '.', at most 253 characters";
   }
   case NameRule::CalicoPolicy: {
     if (startsWith(name, "knp.default.") || startsWith(name, "ossg.default.")) {
@@ -46,8 +47,9 @@ std::string checkName(NameRule rule, std::string_view name) {
     for (const auto& p : parts) {
       ok = ok && isLabelLike(p);
     }
-    return ok ? "" : "must be lower case alphanumeric characters or '-', optionally prefixed by a "
-                     "tier name and '.', or \"knp.default.<name>\"; at most 253 characters";
+    return ok ? ""
+              : "must be lower case alphanumeric characters or '-', optionally prefixed by a "
+                "tier name and '.', or \"knp.default.<name>\"; at most 253 characters";
   }
   }
   return "";
@@ -62,13 +64,14 @@ N metadataNode(NameRule rule, bool namespaced) {
       F("controller", boolean()),
       F("blockOwnerDeletion", boolean()),
   });
-  N name = str().desc("Unique name within the kind (and namespace)").check(
-      [rule](Value& v, const std::string& path, Ctx& ctx) {
-        std::string err = checkName(rule, v.asString());
-        if (!err.empty()) {
-          ctx.add(path, "invalid value " + quoted(v.asString()) + ": " + err);
-        }
-      });
+  N name = str()
+               .desc("Unique name within the kind (and namespace)")
+               .check([rule](Value& v, const std::string& path, Ctx& ctx) {
+                 std::string err = checkName(rule, v.asString());
+                 if (!err.empty()) {
+                   ctx.add(path, "invalid value " + quoted(v.asString()) + ": " + err);
+                 }
+               });
   N ns = str().check([](Value& v, const std::string& path, Ctx& ctx) {
     std::string err = checkDns1123Label(v.asString());
     if (!err.empty()) {
@@ -82,22 +85,22 @@ N metadataNode(NameRule rule, bool namespaced) {
     }
   });
   return object({
-             F("name", name).required().immutable(),
-             F("generateName", str()),
-             F("namespace", ns).immutable(),
-             F("selfLink", str()),
-             F("uid", str()),
-             F("resourceVersion", str()),
-             F("generation", integer().min(0)),
-             F("creationTimestamp", timestamp()),
-             F("deletionTimestamp", timestamp()),
-             F("deletionGracePeriodSeconds", integer().min(0)),
-             F("labels", labelMap()),
-             F("annotations", annotationMap()),
-             F("ownerReferences", array(ownerRef)),
-             F("finalizers", array(finalizer).unique()),
-             F("managedFields", array(object({}).preserveUnknown())),
-         })
+                    F("name", name).required().immutable(),
+                    F("generateName", str()),
+                    F("namespace", ns).immutable(),
+                    F("selfLink", str()),
+                    F("uid", str()),
+                    F("resourceVersion", str()),
+                    F("generation", integer().min(0)),
+                    F("creationTimestamp", timestamp()),
+                    F("deletionTimestamp", timestamp()),
+                    F("deletionGracePeriodSeconds", integer().min(0)),
+                    F("labels", labelMap()),
+                    F("annotations", annotationMap()),
+                    F("ownerReferences", array(ownerRef)),
+                    F("finalizers", array(finalizer).unique()),
+                    F("managedFields", array(object({}).preserveUnknown())),
+                })
       .desc("Standard object metadata")
       .check([namespaced](Value& v, const std::string& path, Ctx& ctx) {
         const Value* ns = v.find("namespace");
@@ -112,9 +115,9 @@ N metadataNode(NameRule rule, bool namespaced) {
 
 N icmpFields() {
   return object({
-             F("type", integer().range(0, 254).desc("ICMP type, e.g. 8 for echo request")),
-             F("code", integer().range(0, 255).desc("ICMP code; needs a type")),
-         })
+                    F("type", integer().range(0, 254).desc("ICMP type, e.g. 8 for echo request")),
+                    F("code", integer().range(0, 255).desc("ICMP code; needs a type")),
+                })
       .check([](Value& v, const std::string& path, Ctx& ctx) {
         if (v.has("code") && !v.has("type")) {
           ctx.add(child(path, "code"), "an ICMP code needs an ICMP type", kInvalid);
@@ -134,21 +137,20 @@ N entityRule() {
       F("selector", selector()),
   });
   return object({
-             F("nets", array(cidr(netOpts)).maxItems(256).unique()),
-             F("notNets", array(cidr(netOpts)).maxItems(256).unique()),
-             F("selector", selector()),
-             F("notSelector", selector()),
-             F("namespaceSelector", selector()),
-             F("ports", array(port()).maxItems(50)),
-             F("notPorts", array(port()).maxItems(50)),
-             F("serviceAccounts", serviceAccounts),
-             F("services", services),
-         })
+                    F("nets", array(cidr(netOpts)).maxItems(256).unique()),
+                    F("notNets", array(cidr(netOpts)).maxItems(256).unique()),
+                    F("selector", selector()),
+                    F("notSelector", selector()),
+                    F("namespaceSelector", selector()),
+                    F("ports", array(port()).maxItems(50)),
+                    F("notPorts", array(port()).maxItems(50)),
+                    F("serviceAccounts", serviceAccounts),
+                    F("services", services),
+                })
       .check([](Value& v, const std::string& path, Ctx& ctx) {
         std::string sel = v.getString("selector");
         if (sel.find("global(") != std::string::npos) {
-          ctx.add(child(path, "selector"),
-                  "global() can only be used in a rule namespaceSelector");
+          ctx.add(child(path, "selector"), "global() can only be used in a rule namespaceSelector");
         }
         std::string nsSel = v.getString("namespaceSelector");
         if (nsSel.find("global(") != std::string::npos && trim(nsSel) != "global()") {
@@ -156,13 +158,11 @@ N entityRule() {
                   "global() cannot be combined with other selectors");
         }
         if (v.has("services")) {
-          for (const char* other :
-               {"namespaceSelector", "selector", "notSelector", "serviceAccounts", "nets",
-                "notNets"}) {
+          for (const char* other : {"namespaceSelector", "selector", "notSelector",
+                                    "serviceAccounts", "nets", "notNets"}) {
             if (v.has(other)) {
               ctx.add(child(path, other),
-                      std::string("cannot be combined with services in the same rule"),
-                      kForbidden);
+                      std::string("cannot be combined with services in the same rule"), kForbidden);
             }
           }
         }
@@ -255,8 +255,9 @@ N ipAddress(int family) {
 }
 
 N selector() {
-  return str().desc("A Calico selector expression").check(
-      [](Value& v, const std::string& path, Ctx& ctx) {
+  return str()
+      .desc("A Calico selector expression")
+      .check([](Value& v, const std::string& path, Ctx& ctx) {
         Status st = validateSelector(v.asString());
         if (!st.isOk()) {
           ctx.add(path, st.message().empty() ? "invalid selector" : st.message());
@@ -274,8 +275,9 @@ N duration() {
 }
 
 N asNumber() {
-  return intOrString().desc("AS number: an integer or dotted \"x.y\"").check(
-      [](Value& v, const std::string& path, Ctx& ctx) {
+  return intOrString()
+      .desc("AS number: an integer or dotted \"x.y\"")
+      .check([](Value& v, const std::string& path, Ctx& ctx) {
         const char* msg = ": must be 0-4294967295 or dotted \"x.y\" with parts 0-65535";
         if (v.isInt()) {
           if (v.asInt() < 0 || v.asInt() > 4294967295LL) {
@@ -298,8 +300,8 @@ N port() {
       .check([](Value& v, const std::string& path, Ctx& ctx) {
         if (v.isInt()) {
           if (v.asInt() < 1 || v.asInt() > 65535) {
-            ctx.add(path, "invalid port " + std::to_string(v.asInt()) +
-                              ": must be between 1 and 65535");
+            ctx.add(path,
+                    "invalid port " + std::to_string(v.asInt()) + ": must be between 1 and 65535");
           }
           return;
         }
@@ -321,7 +323,7 @@ N port() {
 }
 
 N protocol() {
-  static const std::vector<std::string> kNames = {"TCP",  "UDP",  "ICMP",
+  static const std::vector<std::string> kNames = {"TCP",    "UDP",  "ICMP",
                                                   "ICMPv6", "SCTP", "UDPLite"};
   return intOrString()
       .desc("TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite or a protocol number 1-255")
@@ -415,8 +417,8 @@ N labelMap() {
       if (m.second.isString()) {
         err = checkLabelValue(m.second.asString());
         if (!err.empty()) {
-          ctx.add(key(path, m.first), "invalid label value " + quoted(m.second.asString()) +
-                                          ": " + err);
+          ctx.add(key(path, m.first),
+                  "invalid label value " + quoted(m.second.asString()) + ": " + err);
         }
       }
     }
@@ -435,8 +437,8 @@ N annotationMap() {
     }
     if (total > kMaxAnnotationBytes) {
       ctx.add(path,
-              "annotations are " + std::to_string(total) + " bytes in total, more than the limit of " +
-                  std::to_string(kMaxAnnotationBytes),
+              "annotations are " + std::to_string(total) +
+                  " bytes in total, more than the limit of " + std::to_string(kMaxAnnotationBytes),
               kTooLong);
     }
   });
@@ -451,30 +453,30 @@ N secretKeyRef() {
 }
 
 N k8sLabelSelector() {
-  N expr = object({
-               F("key", str().check([](Value& v, const std::string& path, Ctx& ctx) {
-                 std::string err = checkQualifiedName(v.asString());
-                 if (!err.empty()) {
-                   ctx.add(path, "invalid label key " + quoted(v.asString()) + ": " + err);
-                 }
-               })).required(),
-               F("operator", str().enums({"In", "NotIn", "Exists", "DoesNotExist"})).required(),
-               F("values", array(str())),
-           })
-               .check([](Value& v, const std::string& path, Ctx& ctx) {
-                 std::string op = v.getString("operator");
-                 const Value* values = v.find("values");
-                 size_t n = values && values->isArray() ? values->size() : 0;
-                 if ((op == "In" || op == "NotIn") && n == 0) {
-                   ctx.add(child(path, "values"),
-                           "must be specified when operator is In or NotIn", kRequired);
-                 }
-                 if ((op == "Exists" || op == "DoesNotExist") && n > 0) {
-                   ctx.add(child(path, "values"),
-                           "may not be specified when operator is Exists or DoesNotExist",
-                           kForbidden);
-                 }
-               });
+  N expr =
+      object({
+                 F("key", str().check([](Value& v, const std::string& path, Ctx& ctx) {
+                   std::string err = checkQualifiedName(v.asString());
+                   if (!err.empty()) {
+                     ctx.add(path, "invalid label key " + quoted(v.asString()) + ": " + err);
+                   }
+                 })).required(),
+                 F("operator", str().enums({"In", "NotIn", "Exists", "DoesNotExist"})).required(),
+                 F("values", array(str())),
+             })
+          .check([](Value& v, const std::string& path, Ctx& ctx) {
+            std::string op = v.getString("operator");
+            const Value* values = v.find("values");
+            size_t n = values && values->isArray() ? values->size() : 0;
+            if ((op == "In" || op == "NotIn") && n == 0) {
+              ctx.add(child(path, "values"), "must be specified when operator is In or NotIn",
+                      kRequired);
+            }
+            if ((op == "Exists" || op == "DoesNotExist") && n > 0) {
+              ctx.add(child(path, "values"),
+                      "may not be specified when operator is Exists or DoesNotExist", kForbidden);
+            }
+          });
   return object({
       F("matchLabels", labelMap()),
       F("matchExpressions", array(expr)),
@@ -490,17 +492,17 @@ N calicoRule() {
   });
   N metadata = object({F("annotations", annotationMap())});
   return object({
-             F("action", str().enums({"Allow", "Deny", "Log", "Pass"})).required(),
-             F("ipVersion", ipVersion),
-             F("protocol", protocol()),
-             F("notProtocol", protocol()),
-             F("icmp", icmpFields()),
-             F("notICMP", icmpFields()),
-             F("source", entityRule()),
-             F("destination", entityRule()),
-             F("http", httpMatch()),
-             F("metadata", metadata),
-         })
+                    F("action", str().enums({"Allow", "Deny", "Log", "Pass"})).required(),
+                    F("ipVersion", ipVersion),
+                    F("protocol", protocol()),
+                    F("notProtocol", protocol()),
+                    F("icmp", icmpFields()),
+                    F("notICMP", icmpFields()),
+                    F("source", entityRule()),
+                    F("destination", entityRule()),
+                    F("http", httpMatch()),
+                    F("metadata", metadata),
+                })
       .check([](Value& v, const std::string& path, Ctx& ctx) {
         const Value* proto = v.find("protocol");
         if (!protocolHasPorts(proto)) {
@@ -624,11 +626,16 @@ std::string fieldText(const Value& obj, std::string_view dotted, std::string_vie
   }
   auto one = [](const Value& x) -> std::string {
     switch (x.type()) {
-    case Value::Type::String: return x.asString();
-    case Value::Type::Bool: return x.asBool() ? "true" : "false";
-    case Value::Type::Int: return std::to_string(x.asInt());
-    case Value::Type::Null: return "";
-    default: return toJson(x);
+    case Value::Type::String:
+      return x.asString();
+    case Value::Type::Bool:
+      return x.asBool() ? "true" : "false";
+    case Value::Type::Int:
+      return std::to_string(x.asInt());
+    case Value::Type::Null:
+      return "";
+    default:
+      return toJson(x);
     }
   };
   if (v->isArray()) {

@@ -96,12 +96,16 @@ KindDef namespaceKind() {
     if (name.empty() || !checkDns1123Label(name).empty()) {
       return;
     }
+    const Value* labels = obj.path("metadata.labels");
+    if (labels && !labels->isObject()) {
+      return; // already reported as a type error
+    }
     // Kubernetes keeps this label equal to the name, whatever the client sent.
     obj["metadata"]["labels"].set("kubernetes.io/metadata.name", name);
   };
-  d.schema = objectSchema(NameRule::Label, false, {F("spec", spec), F("status", status)},
-                          {nameLabel})
-                 .ptr();
+  d.schema =
+      objectSchema(NameRule::Label, false, {F("spec", spec), F("status", status)}, {nameLabel})
+          .ptr();
   return d;
 }
 
@@ -156,15 +160,15 @@ KindDef podKind() {
                       F("initContainers", array(container)),
                   })
                .preserveUnknown();
-  N status = object({
-                        F("phase", str().enums({"Pending", "Running", "Succeeded", "Failed",
-                                                "Unknown"})),
-                        F("podIP", ipAddress()),
-                        F("podIPs", array(podIp)),
-                        F("hostIP", ipAddress()),
-                        F("hostIPs", array(podIp)),
-                    })
-                 .preserveUnknown();
+  N status =
+      object({
+                 F("phase", str().enums({"Pending", "Running", "Succeeded", "Failed", "Unknown"})),
+                 F("podIP", ipAddress()),
+                 F("podIPs", array(podIp)),
+                 F("hostIP", ipAddress()),
+                 F("hostIPs", array(podIp)),
+             })
+          .preserveUnknown();
   d.schema = objectSchema(NameRule::Subdomain, true, {F("spec", spec), F("status", status)}).ptr();
   return d;
 }
@@ -248,8 +252,7 @@ KindDef nodeKind() {
                  }
                });
   N address = object({
-      F("type", str().enums({"Hostname", "ExternalIP", "InternalIP", "ExternalDNS",
-                             "InternalDNS"}))
+      F("type", str().enums({"Hostname", "ExternalIP", "InternalIP", "ExternalDNS", "InternalDNS"}))
           .required(),
       F("address", str()).required(),
   });
@@ -263,8 +266,7 @@ KindDef nodeKind() {
                         F("conditions", array(condition)),
                     })
                  .preserveUnknown();
-  d.schema =
-      objectSchema(NameRule::Subdomain, false, {F("spec", spec), F("status", status)}).ptr();
+  d.schema = objectSchema(NameRule::Subdomain, false, {F("spec", spec), F("status", status)}).ptr();
   return d;
 }
 
@@ -275,12 +277,13 @@ KindDef serviceAccountKind() {
   d.info = k8sInfo("", "ServiceAccount", "serviceaccounts", "serviceaccount", true, {"sa"});
   d.info.columns = {
       nameColumn(),
-      column("SECRETS", 0,
-             [](const Value& o) {
-               const Value* s = o.find("secrets");
-               return std::to_string(s && s->isArray() ? s->size() : 0);
-             },
-             "integer"),
+      column(
+          "SECRETS", 0,
+          [](const Value& o) {
+            const Value* s = o.find("secrets");
+            return std::to_string(s && s->isArray() ? s->size() : 0);
+          },
+          "integer"),
   };
   N objectRef = object({
       F("apiVersion", str()),
@@ -315,8 +318,8 @@ KindDef k8sNetworkPolicyKind() {
   N portValue = intOrString().check([](Value& v, const std::string& path, Ctx& ctx) {
     if (v.isInt()) {
       if (v.asInt() < 1 || v.asInt() > 65535) {
-        ctx.add(path, "invalid port " + std::to_string(v.asInt()) +
-                          ": must be between 1 and 65535");
+        ctx.add(path,
+                "invalid port " + std::to_string(v.asInt()) + ": must be between 1 and 65535");
       }
       return;
     }
@@ -325,51 +328,51 @@ KindDef k8sNetworkPolicyKind() {
       ctx.add(path, "invalid port " + quoted(v.asString()) + ": " + err);
     }
   });
-  N npPort = object({
-                        F("protocol", protocolTUS()),
-                        F("port", portValue),
-                        F("endPort", integer().range(1, 65535)),
-                    })
-                 .check([](Value& p, const std::string& path, Ctx& ctx) {
-                   const Value* end = p.find("endPort");
-                   if (!end || !end->isInt()) {
-                     return;
-                   }
-                   const Value* port = p.find("port");
-                   if (!port) {
-                     ctx.add(child(path, "endPort"), "may not be set without port", kForbidden);
-                   } else if (!port->isInt()) {
-                     ctx.add(child(path, "endPort"), "may not be set with a named port",
-                             kForbidden);
-                   } else if (end->asInt() < port->asInt()) {
-                     ctx.add(child(path, "endPort"), "must be greater than or equal to port");
-                   }
-                 });
+  N npPort =
+      object({
+                 F("protocol", protocolTUS()),
+                 F("port", portValue),
+                 F("endPort", integer().range(1, 65535)),
+             })
+          .check([](Value& p, const std::string& path, Ctx& ctx) {
+            const Value* end = p.find("endPort");
+            if (!end || !end->isInt()) {
+              return;
+            }
+            const Value* port = p.find("port");
+            if (!port) {
+              ctx.add(child(path, "endPort"), "may not be set without port", kForbidden);
+            } else if (!port->isInt()) {
+              ctx.add(child(path, "endPort"), "may not be set with a named port", kForbidden);
+            } else if (end->asInt() < port->asInt()) {
+              ctx.add(child(path, "endPort"), "must be greater than or equal to port");
+            }
+          });
   CidrOpts blockOpts;
   blockOpts.allowBareIp = false;
   blockOpts.allowHostBits = true;
-  N ipBlock = object({
-                         F("cidr", cidr(blockOpts)).required(),
-                         F("except", array(cidr(blockOpts))),
-                     })
-                  .check([](Value& b, const std::string& path, Ctx& ctx) {
-                    auto outer = parseCidr(b.getString("cidr"));
-                    const Value* ex = b.find("except");
-                    if (!outer || !ex || !ex->isArray()) {
-                      return;
-                    }
-                    for (size_t i = 0; i < ex->size(); ++i) {
-                      auto inner = parseCidr(ex->asArray()[i].asString());
-                      if (!inner) {
-                        continue;
-                      }
-                      if (!outer->masked().contains(inner->masked()) ||
-                          inner->prefix <= outer->prefix) {
-                        ctx.add(index(child(path, "except"), i),
-                                "must be a strict subset of " + quoted(b.getString("cidr")));
-                      }
-                    }
-                  });
+  N ipBlock =
+      object({
+                 F("cidr", cidr(blockOpts)).required(),
+                 F("except", array(cidr(blockOpts))),
+             })
+          .check([](Value& b, const std::string& path, Ctx& ctx) {
+            auto outer = parseCidr(b.getString("cidr"));
+            const Value* ex = b.find("except");
+            if (!outer || !ex || !ex->isArray()) {
+              return;
+            }
+            for (size_t i = 0; i < ex->size(); ++i) {
+              auto inner = parseCidr(ex->asArray()[i].asString());
+              if (!inner) {
+                continue;
+              }
+              if (!outer->masked().contains(inner->masked()) || inner->prefix <= outer->prefix) {
+                ctx.add(index(child(path, "except"), i),
+                        "must be a strict subset of " + quoted(b.getString("cidr")));
+              }
+            }
+          });
   N peer = object({
                       F("podSelector", k8sLabelSelector()),
                       F("namespaceSelector", k8sLabelSelector()),
@@ -385,34 +388,33 @@ KindDef k8sNetworkPolicyKind() {
                            kRequired);
                  } else if (block && sel) {
                    ctx.add(child(path, "ipBlock"),
-                           "may not be combined with podSelector or namespaceSelector",
-                           kForbidden);
+                           "may not be combined with podSelector or namespaceSelector", kForbidden);
                  }
                });
   N ingress = object({F("ports", array(npPort)), F("from", array(peer))});
   N egress = object({F("ports", array(npPort)), F("to", array(peer))});
-  N spec = object({
-                      F("podSelector", k8sLabelSelector().def(Value::object())),
-                      F("policyTypes",
-                        array(str().enums({"Ingress", "Egress"})).unique().maxItems(2)),
-                      F("ingress", array(ingress)),
-                      F("egress", array(egress)),
-                  })
-               .def(Value::object())
-               .check([](Value& s, const std::string&, Ctx& ctx) {
-                 const Value* types = s.find("policyTypes");
-                 if ((types && types->isArray() && types->size() > 0) || !ctx.applyDefaults()) {
-                   return;
-                 }
-                 // Kubernetes' default: Ingress always, Egress when egress rules exist.
-                 Value out = Value::array();
-                 out.push(Value("Ingress"));
-                 const Value* eg = s.find("egress");
-                 if (eg && eg->isArray() && eg->size() > 0) {
-                   out.push(Value("Egress"));
-                 }
-                 s.set("policyTypes", std::move(out));
-               });
+  N spec =
+      object({
+                 F("podSelector", k8sLabelSelector().def(Value::object())),
+                 F("policyTypes", array(str().enums({"Ingress", "Egress"})).unique().maxItems(2)),
+                 F("ingress", array(ingress)),
+                 F("egress", array(egress)),
+             })
+          .def(Value::object())
+          .check([](Value& s, const std::string&, Ctx& ctx) {
+            const Value* types = s.find("policyTypes");
+            if ((types && types->isArray() && types->size() > 0) || !ctx.applyDefaults()) {
+              return;
+            }
+            // Kubernetes' default: Ingress always, Egress when egress rules exist.
+            Value out = Value::array();
+            out.push(Value("Ingress"));
+            const Value* eg = s.find("egress");
+            if (eg && eg->isArray() && eg->size() > 0) {
+              out.push(Value("Egress"));
+            }
+            s.set("policyTypes", std::move(out));
+          });
   d.schema = objectSchema(NameRule::Subdomain, true, {F("spec", spec)}).ptr();
   return d;
 }

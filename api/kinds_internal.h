@@ -46,14 +46,14 @@ struct CidrOpts {
 };
 schema::N cidr(CidrOpts opts = {});
 schema::N ipAddress(int family = 0);
-schema::N selector();      // Calico selector expression (validated by the selector parser)
-schema::N duration();      // Go duration ("90s")
-schema::N asNumber();      // integer or "64512" / "1.10"; stored as an integer
-schema::N port();          // Calico rule port: 1-65535, "min:max" or a named port
-schema::N protocol();      // Calico protocol: TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite or 1-255
-schema::N resourceName();  // RFC 1123 subdomain
-schema::N labelName();     // RFC 1123 label
-schema::N portName();      // IANA service name
+schema::N selector();     // Calico selector expression (validated by the selector parser)
+schema::N duration();     // Go duration ("90s")
+schema::N asNumber();     // integer or "64512" / "1.10"; stored as an integer
+schema::N port();         // Calico rule port: 1-65535, "min:max" or a named port
+schema::N protocol();     // Calico protocol: TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite or 1-255
+schema::N resourceName(); // RFC 1123 subdomain
+schema::N labelName();    // RFC 1123 label
+schema::N portName();     // IANA service name
 schema::N interfaceName(bool allowWildcard);
 schema::N macAddress();
 schema::N timestamp();     // RFC 3339

@@ -5,7 +5,6 @@
 #include "common/value.h"
 
 #include <gtest/gtest.h>
-
 #include <string>
 #include <string_view>
 
@@ -51,8 +50,8 @@ inline ::testing::AssertionResult hasCause(const Status& st, std::string_view fi
   }
   return ::testing::AssertionFailure()
          << "no cause at \"" << field << "\" containing \"" << fragment << "\""
-         << (reason.empty() ? "" : " with reason " + std::string(reason)) << "; got: "
-         << st.message();
+         << (reason.empty() ? "" : " with reason " + std::string(reason))
+         << "; got: " << st.message();
 }
 
 inline ::testing::AssertionResult isOk(const Status& st) {

@@ -2,8 +2,8 @@
 // IP addresses and CIDR blocks, as the resource model reads them.
 //
 // Parsing follows Go's net package (which is what Calico and Kubernetes use): dotted-quad IPv4 with
-// no leading zeros, RFC 4291 IPv6 text without zones, and "<address>/<prefix>" blocks. Printing gives
-// the canonical form (IPv6 lower case with the longest zero run compressed).
+// no leading zeros, RFC 4291 IPv6 text without zones, and "<address>/<prefix>" blocks. Printing
+// gives the canonical form (IPv6 lower case with the longest zero run compressed).
 
 #include <array>
 #include <cstdint>
@@ -14,7 +14,7 @@
 namespace caracal::api {
 
 struct IpAddr {
-  int family = 0;                   // 4 or 6
+  int family = 0;                  // 4 or 6
   std::array<uint8_t, 16> bytes{}; // network order; IPv4 uses the first four
 
   int bits() const { return family == 4 ? 32 : 128; }

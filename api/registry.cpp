@@ -91,8 +91,8 @@ void checkTypeMeta(const KindInfo& info, Value& obj, schema::Ctx& ctx) {
     if (!v || v->isNull() || (v->isString() && v->asString().empty())) {
       obj.set(w.field, w.value);
     } else if (v->isString() && v->asString() != w.value) {
-      ctx.add(w.field, "must be " + schema::quoted(w.value) + " here, got " +
-                           schema::quoted(v->asString()));
+      ctx.add(w.field,
+              "must be " + schema::quoted(w.value) + " here, got " + schema::quoted(v->asString()));
     }
   }
 }
@@ -215,8 +215,8 @@ Value openapiSchema(const KindInfo& info) {
   }
   Value s = schema::toOpenApi(*def->schema);
   Value gvk = Value::array();
-  gvk.push(Value(Value::Object{{"group", info.group}, {"version", info.version},
-                               {"kind", info.kind}}));
+  gvk.push(
+      Value(Value::Object{{"group", info.group}, {"version", info.version}, {"kind", info.kind}}));
   s.set("x-kubernetes-group-version-kind", std::move(gvk));
   if (!s.has("description")) {
     s.set("description", info.kind + " (" + info.apiVersion() + ")");

@@ -3,9 +3,8 @@
 #include "api/registry.h"
 #include "common/strings.h"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
+#include <gtest/gtest.h>
 #include <iterator>
 #include <set>
 
@@ -60,11 +59,26 @@ TEST(Registry, EveryKindIsServedOnceInOrder) {
     EXPECT_FALSE(k->columns.empty()) << k->kind;
     EXPECT_EQ(k->singular, toLower(k->kind)) << k->kind;
   }
-  for (const char* kind :
-       {"IPPool", "IPReservation", "BGPConfiguration", "BGPPeer", "BGPFilter", "Node",
-        "FelixConfiguration", "ClusterInformation", "Tier", "GlobalNetworkPolicy", "NetworkPolicy",
-        "GlobalNetworkSet", "NetworkSet", "HostEndpoint", "WorkloadEndpoint", "Profile",
-        "IPAMBlock", "BlockAffinity", "IPAMHandle", "IPAMConfiguration"}) {
+  for (const char* kind : {"IPPool",
+                           "IPReservation",
+                           "BGPConfiguration",
+                           "BGPPeer",
+                           "BGPFilter",
+                           "Node",
+                           "FelixConfiguration",
+                           "ClusterInformation",
+                           "Tier",
+                           "GlobalNetworkPolicy",
+                           "NetworkPolicy",
+                           "GlobalNetworkSet",
+                           "NetworkSet",
+                           "HostEndpoint",
+                           "WorkloadEndpoint",
+                           "Profile",
+                           "IPAMBlock",
+                           "BlockAffinity",
+                           "IPAMHandle",
+                           "IPAMConfiguration"}) {
     EXPECT_NE(findByKind("projectcalico.org/v3", kind), nullptr) << kind;
   }
 }
@@ -160,9 +174,8 @@ TEST(Columns, IPPoolPsAndWide) {
                                  "ipipMode: CrossSubnet, natOutgoing: true}",
                                  &obj)));
   EXPECT_EQ(cells(k, obj, false), V({"default-ipv4-ippool", "192.168.0.0/16", "all()"}));
-  EXPECT_EQ(cells(k, obj, true), V({"default-ipv4-ippool", "192.168.0.0/16", "true",
-                                    "CrossSubnet", "Never", "false", "false", "all()",
-                                    "Automatic"}));
+  EXPECT_EQ(cells(k, obj, true), V({"default-ipv4-ippool", "192.168.0.0/16", "true", "CrossSubnet",
+                                    "Never", "false", "false", "all()", "Automatic"}));
 }
 
 TEST(Columns, CalicoctlLayouts) {
@@ -222,9 +235,8 @@ TEST(Columns, CellsRenderLikeCalicoctl) {
                  "[192.168.7.5/32, 'fd00::5/128'], interfaceName: cali0, profiles: [kns.prod, "
                  "ksa.prod.default], ipNATs: [{internalIP: 192.168.7.5, externalIP: 1.2.3.4}]}");
   EXPECT_EQ(cells(wep, w, false), V({"web", "n1", "192.168.7.5/32,fd00::5/128", "cali0"}));
-  EXPECT_EQ(cells(wep, w, true),
-            V({"n1-k8s-web-eth0", "web", "n1", "192.168.7.5/32,fd00::5/128", "cali0",
-               "kns.prod,ksa.prod.default", "192.168.7.5->1.2.3.4"}));
+  EXPECT_EQ(cells(wep, w, true), V({"n1-k8s-web-eth0", "web", "n1", "192.168.7.5/32,fd00::5/128",
+                                    "cali0", "kns.prod,ksa.prod.default", "192.168.7.5->1.2.3.4"}));
 
   const KindInfo& bgpc = *findByName("bgpconfig");
   Value c = yaml("metadata: {name: default}\nspec: {logSeverityScreen: Info}");
@@ -432,6 +444,59 @@ TEST(Normalize, IsIdempotentForEveryKind) {
     EXPECT_TRUE(isOk(validateUpdate(*k, once, twice))) << text;
   }
   EXPECT_EQ(covered.size(), allKinds().size());
+}
+
+// Every top-level spec/status field of every kind, given a value of the wrong JSON type, yields a
+// FieldValueTypeInvalid cause at its path (and nothing crashes on the way).
+TEST(Normalize, WrongShapesAreReportedForEveryField) {
+  const char* minimalNames[] = {"ns", "po", "nodes.v1", "sa", "netpol", "ipp", "ipreservation",
+                                "bgpconfig", "bgpp", "bgpfilter", "no", "felixconfig",
+                                "clusterinfo", "tier", "gnp", "np", "gns", "netset", "hep",
+                                "wep", "profile", "ipamblock", "blockaffinity", "ipamhandle",
+                                "ipamconfig"};
+  size_t probes = 0;
+  for (const char* n : minimalNames) {
+    const KindInfo* k = findByName(n);
+    ASSERT_NE(k, nullptr) << n;
+    Value schema = openapiSchema(*k);
+    for (const char* part : {"spec", "status"}) {
+      const Value* props = schema.path(std::string("properties.") + part + ".properties");
+      if (!props) {
+        continue;
+      }
+      for (const auto& p : props->asObject()) {
+        std::string type = p.second.getString("type");
+        Value wrong;
+        if (type == "array" || type == "object") {
+          wrong = Value("not-a-" + type);
+        } else if (type.empty() && !p.second.has("x-kubernetes-int-or-string")) {
+          continue; // preserved sub-tree: anything goes
+        } else {
+          wrong = Value(Value::Array{Value(1)});
+        }
+        Value obj = yaml("metadata: {name: x, namespace: n}");
+        if (!k->namespaced) {
+          obj["metadata"].erase("namespace");
+        }
+        obj[part].set(p.first, wrong);
+        Status st = normalize(*k, obj);
+        std::string path = std::string(part) + "." + p.first;
+        EXPECT_TRUE(hasCause(st, path, "must be", "FieldValueTypeInvalid")) << k->kind;
+        ++probes;
+      }
+    }
+    // Whole sections of the wrong type.
+    for (const char* part : {"metadata", "spec", "status"}) {
+      if (!schema.path(std::string("properties.") + part)) {
+        continue;
+      }
+      Value obj = yaml("metadata: {name: x}");
+      obj.set(part, Value(Value::Array{Value("x")}));
+      EXPECT_TRUE(hasCause(normalize(*k, obj), part, "got a list", "FieldValueTypeInvalid"))
+          << k->kind << " " << part;
+    }
+  }
+  EXPECT_GT(probes, 300u);
 }
 
 } // namespace

@@ -10,30 +10,47 @@ namespace {
 
 const char* typePhrase(Type t) {
   switch (t) {
-  case Type::String: return "a string";
-  case Type::Integer: return "an integer";
-  case Type::Number: return "a number";
-  case Type::Boolean: return "a boolean";
-  case Type::Object: return "an object";
-  case Type::Array: return "a list";
-  case Type::Map: return "a map of keys to values";
-  case Type::IntOrString: return "an integer or a string";
-  case Type::Any: return "a value";
+  case Type::String:
+    return "a string";
+  case Type::Integer:
+    return "an integer";
+  case Type::Number:
+    return "a number";
+  case Type::Boolean:
+    return "a boolean";
+  case Type::Object:
+    return "an object";
+  case Type::Array:
+    return "a list";
+  case Type::Map:
+    return "a map of keys to values";
+  case Type::IntOrString:
+    return "an integer or a string";
+  case Type::Any:
+    return "a value";
   }
   return "a value";
 }
 
 bool typeMatches(Type t, const Value& v) {
   switch (t) {
-  case Type::String: return v.isString();
-  case Type::Integer: return v.isInt();
-  case Type::Number: return v.isNumber();
-  case Type::Boolean: return v.isBool();
+  case Type::String:
+    return v.isString();
+  case Type::Integer:
+    return v.isInt();
+  case Type::Number:
+    return v.isNumber();
+  case Type::Boolean:
+    return v.isBool();
   case Type::Object:
-  case Type::Map: return v.isObject();
-  case Type::Array: return v.isArray();
-  case Type::IntOrString: return v.isInt() || v.isString();
-  case Type::Any: return true;
+  case Type::Map:
+    return v.isObject();
+  case Type::Array:
+    return v.isArray();
+  case Type::IntOrString:
+    return v.isInt() || v.isString();
+  case Type::Any:
+    return true;
   }
   return false;
 }
@@ -179,7 +196,8 @@ void walkScalar(const Node& node, Value& v, const std::string& path, Ctx& ctx, b
       }
     }
     if (!match) {
-      ctx.add(path, "unknown value " + quoted(s) + " (allowed: " + join(node.enumValues, ", ") + ")",
+      ctx.add(path,
+              "unknown value " + quoted(s) + " (allowed: " + join(node.enumValues, ", ") + ")",
               kNotSupported);
       *ok = false;
       return;
@@ -243,13 +261,20 @@ std::string quoted(std::string_view s) {
 
 std::string describe(const Value& v) {
   switch (v.type()) {
-  case Value::Type::Null: return "null";
-  case Value::Type::Bool: return std::string("boolean ") + (v.asBool() ? "true" : "false");
-  case Value::Type::Int: return "integer " + std::to_string(v.asInt());
-  case Value::Type::Double: return "number " + toJson(v);
-  case Value::Type::String: return "string " + quoted(v.asString());
-  case Value::Type::Array: return "a list";
-  case Value::Type::Object: return "an object";
+  case Value::Type::Null:
+    return "null";
+  case Value::Type::Bool:
+    return std::string("boolean ") + (v.asBool() ? "true" : "false");
+  case Value::Type::Int:
+    return "integer " + std::to_string(v.asInt());
+  case Value::Type::Double:
+    return "number " + toJson(v);
+  case Value::Type::String:
+    return "string " + quoted(v.asString());
+  case Value::Type::Array:
+    return "a list";
+  case Value::Type::Object:
+    return "an object";
   }
   return "a value";
 }
@@ -398,10 +423,18 @@ void walk(const Node& node, Value& v, const std::string& path, Ctx& ctx) {
   }
   bool ok = true;
   switch (node.type) {
-  case Type::Object: walkObject(node, v, path, ctx); break;
-  case Type::Array: walkArray(node, v, path, ctx); break;
-  case Type::Map: walkMap(node, v, path, ctx); break;
-  default: walkScalar(node, v, path, ctx, &ok); break;
+  case Type::Object:
+    walkObject(node, v, path, ctx);
+    break;
+  case Type::Array:
+    walkArray(node, v, path, ctx);
+    break;
+  case Type::Map:
+    walkMap(node, v, path, ctx);
+    break;
+  default:
+    walkScalar(node, v, path, ctx, &ok);
+    break;
   }
   if (!ok) {
     return;
@@ -444,13 +477,25 @@ void compareImmutable(const Node& node, const Value& oldV, const Value& newV,
 Value toOpenApi(const Node& node) {
   Value s = Value::object();
   switch (node.type) {
-  case Type::String: s.set("type", "string"); break;
-  case Type::Integer: s.set("type", "integer"); break;
-  case Type::Number: s.set("type", "number"); break;
-  case Type::Boolean: s.set("type", "boolean"); break;
+  case Type::String:
+    s.set("type", "string");
+    break;
+  case Type::Integer:
+    s.set("type", "integer");
+    break;
+  case Type::Number:
+    s.set("type", "number");
+    break;
+  case Type::Boolean:
+    s.set("type", "boolean");
+    break;
   case Type::Object:
-  case Type::Map: s.set("type", "object"); break;
-  case Type::Array: s.set("type", "array"); break;
+  case Type::Map:
+    s.set("type", "object");
+    break;
+  case Type::Array:
+    s.set("type", "array");
+    break;
   case Type::IntOrString: {
     Value anyOf = Value::array();
     anyOf.push(Value(Value::Object{{"type", "integer"}}));
@@ -459,7 +504,9 @@ Value toOpenApi(const Node& node) {
     s.set("x-kubernetes-int-or-string", true);
     break;
   }
-  case Type::Any: s.set("x-kubernetes-preserve-unknown-fields", true); break;
+  case Type::Any:
+    s.set("x-kubernetes-preserve-unknown-fields", true);
+    break;
   }
   if (!node.description.empty()) {
     s.set("description", node.description);

@@ -3,8 +3,8 @@
 //
 // A schema is a tree of `Node`s, one per value position in an object: its JSON type, its enum
 // values, its range, its format checks, its default, and, for objects, its fields. Each kind is
-// described once with the builders below (`str()`, `integer()`, `object({...})`, `F(...)`), and that
-// one description drives:
+// described once with the builders below (`str()`, `integer()`, `object({...})`, `F(...)`), and
+// that one description drives:
 //   * walk()             strict decoding: unknown fields (with "did you mean"), wrong types, enum
 //                        values, ranges, formats, required fields, cross-field checks; defaults
 //   * compareImmutable() update rules for fields marked immutable
@@ -57,8 +57,8 @@ std::string describe(const Value& v);
 std::string quoted(std::string_view s);
 
 struct WalkOptions {
-  bool dropUnknown = false;                // drop unknown fields instead of reporting them
-  bool applyDefaults = true;               // fill defaults
+  bool dropUnknown = false;                    // drop unknown fields instead of reporting them
+  bool applyDefaults = true;                   // fill defaults
   std::vector<std::string>* dropped = nullptr; // receives the paths of dropped fields
 };
 
@@ -103,10 +103,10 @@ struct Field {
 struct Node {
   Type type = Type::Any;
   std::string description;
-  std::string format;                   // OpenAPI "format"
-  std::vector<std::string> enumValues;  // strings (integers are written as their decimal text)
-  bool enumIgnoreCase = false;          // accept any letter case
-  bool enumCanonicalize = false;        // ... and rewrite to the declared spelling
+  std::string format;                  // OpenAPI "format"
+  std::vector<std::string> enumValues; // strings (integers are written as their decimal text)
+  bool enumIgnoreCase = false;         // accept any letter case
+  bool enumCanonicalize = false;       // ... and rewrite to the declared spelling
   std::optional<int64_t> minimum;
   std::optional<int64_t> maximum;
   std::optional<size_t> maxLength;

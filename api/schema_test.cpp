@@ -129,8 +129,8 @@ TEST(Schema, PreserveUnknownKeepsFields) {
 TEST(Schema, WrongTypesNameTheValue) {
   Value v = yaml("spec: {cidr: x, blockSize: big, enabled: 'yes', order: '1', port: [1]}");
   Status st = run(v);
-  EXPECT_TRUE(hasCause(st, "spec.blockSize", "must be an integer, got string \"big\"",
-                       kTypeInvalid));
+  EXPECT_TRUE(
+      hasCause(st, "spec.blockSize", "must be an integer, got string \"big\"", kTypeInvalid));
   EXPECT_TRUE(hasCause(st, "spec.enabled", "must be a boolean, got string \"yes\""));
   EXPECT_TRUE(hasCause(st, "spec.order", "must be a number, got string \"1\""));
   EXPECT_TRUE(hasCause(st, "spec.port", "must be an integer or a string, got a list"));
@@ -170,10 +170,10 @@ TEST(Schema, RequiredFields) {
 TEST(Schema, NullAndEmptyMeanUnset) {
   Value v = yaml("spec: {cidr: x, mode: null, level: '', blockSize: 0, note: ''}");
   ASSERT_TRUE(run(v).isOk());
-  EXPECT_EQ(v.getString("spec.mode"), "Never");  // null removed, then defaulted
-  EXPECT_FALSE(v.path("spec.level"));            // "" removed
+  EXPECT_EQ(v.getString("spec.mode"), "Never");     // null removed, then defaulted
+  EXPECT_FALSE(v.path("spec.level"));               // "" removed
   EXPECT_EQ(v.path("spec.blockSize")->asInt(), 26); // 0 is unset here
-  ASSERT_TRUE(v.path("spec.note"));              // keepEmpty
+  ASSERT_TRUE(v.path("spec.note"));                 // keepEmpty
   EXPECT_EQ(v.getString("spec.note"), "");
   Value w = yaml("spec: {cidr: ''}");
   EXPECT_TRUE(hasCause(run(w), "spec.cidr", "required value"));

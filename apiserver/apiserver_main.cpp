@@ -28,6 +28,7 @@ struct Flags {
   double bookmarkSeconds = 10;
   int64_t historyEvents = 100000;
   int workers = 32;
+  std::string sqliteSync = "normal";
 };
 
 // "127.0.0.1:6443", "[::1]:6443", ":6443" -> host, port.
@@ -83,6 +84,10 @@ int apiserverMain(int argc, char** argv) {
   app.add_option("--bookmark-interval", f.bookmarkSeconds, "seconds between watch bookmarks");
   app.add_option("--history-events", f.historyEvents, "watch history kept for resuming watches");
   app.add_option("--workers", f.workers, "request worker threads");
+  app.add_option("--sqlite-sync", f.sqliteSync,
+                 "normal: acknowledged writes survive a crash or kill of the process (WAL); "
+                 "full: also a power loss (fsync per commit batch)")
+      ->check(CLI::IsMember({"normal", "full"}));
   CLI11_PARSE(app, argc, argv);
 
   std::string host;
@@ -117,7 +122,10 @@ int apiserverMain(int argc, char** argv) {
 
   datastore::StoreOptions so;
   so.historyLimit = static_cast<size_t>(std::max<int64_t>(1000, f.historyEvents));
-  auto engine = datastore::makeSqliteEngine(f.dataDir + "/store.db", so, datastore::SqliteOptions{});
+  auto engine = datastore::makeSqliteEngine(
+      f.dataDir + "/store.db", so,
+      datastore::SqliteOptions{f.sqliteSync == "full" ? datastore::SqliteSync::Full
+                                                      : datastore::SqliteSync::Normal});
   if (!engine) {
     std::cerr << "error: opening the store: " << engine.error().message() << "\n";
     return 1;

@@ -8,8 +8,13 @@ function(caracal_add_test)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
+  # An empty LABELS value would make CTest read TIMEOUT as the label: add it only when given.
+  set(_props TIMEOUT ${T_TIMEOUT})
+  if(T_LABELS)
+    list(APPEND _props LABELS "${T_LABELS}")
+  endif()
   gtest_discover_tests(${T_NAME}
     DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+    PROPERTIES ${_props}
     WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
 endfunction()

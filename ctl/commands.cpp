@@ -1,7 +1,8 @@
 // patch, label, version and selector; the per-invocation context.
+#include "ctl/commands.h"
+
 #include "api/selector.h"
 #include "common/strings.h"
-#include "ctl/commands.h"
 
 #include <iostream>
 #include <thread>
@@ -161,8 +162,9 @@ int runLabel(CtlContext& ctx, const LabelOptions& opts) {
     }
     ctx.sleep(std::chrono::milliseconds(200 * (attempt + 1)));
   }
-  ctx.err() << "failed to update " << what << ", label not changed: "
-            << describeError(last, resourceId(*info, ns, opts.name)) << "\n";
+  ctx.err() << "failed to update " << what
+            << ", label not changed: " << describeError(last, resourceId(*info, ns, opts.name))
+            << "\n";
   return 1;
 }
 
@@ -174,8 +176,7 @@ int runVersion(CtlContext& ctx) {
   }
   auto client = ctx.client();
   if (!client) {
-    ctx.err() << "Unable to retrieve Cluster Version or Type: " << client.error().message()
-              << "\n";
+    ctx.err() << "Unable to retrieve Cluster Version or Type: " << client.error().message() << "\n";
     return 1;
   }
   auto v = (*client)->version();

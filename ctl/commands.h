@@ -48,9 +48,9 @@ private:
 
 // One resource read from a file: the document, or one item of a List document.
 struct ManifestDoc {
-  std::string file;  // as given ("-" for standard input)
-  size_t index = 0;  // 0-based position among the resources of that file, after List expansion
-  Value obj;         // as written, plus the namespace filled in for namespaced kinds
+  std::string file; // as given ("-" for standard input)
+  size_t index = 0; // 0-based position among the resources of that file, after List expansion
+  Value obj;        // as written, plus the namespace filled in for namespaced kinds
   const api::KindInfo* info = nullptr; // set once validated
 };
 

@@ -19,10 +19,14 @@ struct Verb {
 
 Verb verbOf(FileAction a) {
   switch (a) {
-  case FileAction::Apply: return {"apply", "applied"};
-  case FileAction::Create: return {"create", "created"};
-  case FileAction::Replace: return {"replace", "replaced"};
-  case FileAction::Delete: return {"delete", "deleted"};
+  case FileAction::Apply:
+    return {"apply", "applied"};
+  case FileAction::Create:
+    return {"create", "created"};
+  case FileAction::Replace:
+    return {"replace", "replaced"};
+  case FileAction::Delete:
+    return {"delete", "deleted"};
   }
   return {"apply", "applied"};
 }
@@ -79,9 +83,9 @@ Result<Value> replaceObject(CtlContext& ctx, RestClient& client, const api::Kind
     ASSIGN_OR_RETURN(Value current, client.get(info, ns, name));
     std::string latest = current.getString("metadata.resourceVersion");
     if (latest != rv) {
-      return Status(Code::Conflict, "Resource version '" + rv + "' is out of date (latest: " +
-                                        latest +
-                                        "). Update the resource YAML/JSON in order to make changes.");
+      return Status(Code::Conflict,
+                    "Resource version '" + rv + "' is out of date (latest: " + latest +
+                        "). Update the resource YAML/JSON in order to make changes.");
     }
     return client.update(info, mergeForUpdate(current, obj));
   }
@@ -118,7 +122,8 @@ Status applyOne(CtlContext& ctx, RestClient& client, FileAction action,
     }
     return created.status();
   }
-  case FileAction::Replace: return replaceObject(ctx, client, info, doc.obj).status();
+  case FileAction::Replace:
+    return replaceObject(ctx, client, info, doc.obj).status();
   case FileAction::Delete: {
     auto removed = client.remove(info, doc.obj.getString("metadata.namespace"),
                                  doc.obj.getString("metadata.name"));
@@ -155,8 +160,8 @@ int runFileCommand(CtlContext& ctx, FileAction action, const FileCommandOptions&
     for (const auto& line : invalid) {
       ctx.err() << line << "\n";
     }
-    ctx.err() << "Failed to " << verb.present << " any resources: " << bad << " of "
-              << docs.size() << " resource(s) invalid\n";
+    ctx.err() << "Failed to " << verb.present << " any resources: " << bad << " of " << docs.size()
+              << " resource(s) invalid\n";
     return 1;
   }
 

@@ -1,5 +1,5 @@
 # caracalctl's command logic (library caracal_ctl); cmd/caracalctl/main.cpp only calls into it.
-find_package(CLI11 QUIET CONFIG)
+find_package(CLI11 REQUIRED CONFIG)
 
 set(_ctl_git_commit "")
 find_package(Git QUIET)
@@ -18,22 +18,12 @@ add_library(caracal_ctl STATIC
   ${CMAKE_CURRENT_LIST_DIR}/output.cpp)
 set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/commands.cpp PROPERTIES
   COMPILE_DEFINITIONS CARACAL_GIT_COMMIT="${_ctl_git_commit}")
-target_link_libraries(caracal_ctl PUBLIC caracal_client caracal_common)
-if(TARGET CLI11::CLI11)
-  target_link_libraries(caracal_ctl PRIVATE CLI11::CLI11)
-endif()
-# The resource model (caracal_api) and the selector language (caracal_selector).
-foreach(_lib caracal_api caracal_selector)
-  if(TARGET ${_lib})
-    target_link_libraries(caracal_ctl PUBLIC ${_lib})
-  endif()
-endforeach()
+target_link_libraries(caracal_ctl
+  PUBLIC caracal_client caracal_api caracal_selector caracal_common
+  PRIVATE CLI11::CLI11)
 
-set(_ctl_test_sources
-  ${CMAKE_CURRENT_LIST_DIR}/testing/fake_api_server.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/ctl_test.cpp)
-if(NOT TARGET caracal_api)
-  # Until the resource model library exists, tests run against a small stand-in for it.
-  list(APPEND _ctl_test_sources ${CMAKE_CURRENT_LIST_DIR}/testing/registry_stand_in.cpp)
-endif()
-caracal_add_test(NAME ctl_test SOURCES ${_ctl_test_sources} LIBS caracal_ctl)
+caracal_add_test(NAME ctl_test
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/testing/fake_api_server.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/ctl_test.cpp
+  LIBS caracal_ctl)

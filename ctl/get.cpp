@@ -79,8 +79,7 @@ int runGet(CtlContext& ctx, const GetOptions& opts) {
     lo.labelSelector = opts.labelSelector;
     auto listed = (*client)->list(*info, ns, lo);
     if (!listed) {
-      ctx.err() << "Failed to get resources: " << describeError(listed.error(), info->kind)
-                << "\n";
+      ctx.err() << "Failed to get resources: " << describeError(listed.error(), info->kind) << "\n";
       return 1;
     }
     objects = std::move(listed->items);

@@ -133,7 +133,8 @@ std::vector<std::string> validateManifests(std::vector<ManifestDoc>& docs,
   std::vector<std::string> lines;
   for (auto& doc : docs) {
     auto report = [&](std::string field, std::string message) {
-      lines.push_back(docLine(doc.file, doc.index, FieldCause{std::move(field), std::move(message)}));
+      lines.push_back(
+          docLine(doc.file, doc.index, FieldCause{std::move(field), std::move(message)}));
     };
     doc.info = nullptr;
     if (!doc.obj.isObject()) {
@@ -153,8 +154,8 @@ std::vector<std::string> validateManifests(std::vector<ManifestDoc>& docs,
     }
     const api::KindInfo* info = api::findByKind(apiVersion, kind);
     if (!info) {
-      report("kind", "resource type '" + kind + "' is not supported in apiVersion \"" +
-                         apiVersion + "\"");
+      report("kind",
+             "resource type '" + kind + "' is not supported in apiVersion \"" + apiVersion + "\"");
       continue;
     }
     std::string ns = doc.obj.getString("metadata.namespace");
@@ -162,8 +163,8 @@ std::vector<std::string> validateManifests(std::vector<ManifestDoc>& docs,
       if (ns.empty()) {
         doc.obj["metadata"].set("namespace", cliNamespace.empty() ? "default" : cliNamespace);
       } else if (!cliNamespace.empty() && ns != cliNamespace) {
-        report("metadata.namespace", "resource namespace does not match client namespace. " + ns +
-                                         " != " + cliNamespace);
+        report("metadata.namespace",
+               "resource namespace does not match client namespace. " + ns + " != " + cliNamespace);
         continue;
       }
     } else if (!ns.empty()) {

@@ -42,10 +42,14 @@ std::string describeError(const Status& st, const std::string& id) {
     }
   }
   switch (st.code()) {
-  case Code::NotFound: return "resource does not exist: " + id + " with error: " + msg;
-  case Code::AlreadyExists: return "resource already exists: " + id;
-  case Code::Conflict: return "update conflict: " + id + ": " + msg;
-  default: return msg;
+  case Code::NotFound:
+    return "resource does not exist: " + id + " with error: " + msg;
+  case Code::AlreadyExists:
+    return "resource already exists: " + id;
+  case Code::Conflict:
+    return "update conflict: " + id + ": " + msg;
+  default:
+    return msg;
   }
 }
 

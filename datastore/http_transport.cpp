@@ -7,6 +7,7 @@
 
 #include "common/strings.h"
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -16,10 +17,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cstdint>
+#include <limits>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-
-#include <algorithm>
 #include <optional>
 
 namespace caracal::datastore {
@@ -166,7 +167,8 @@ Result<ServerUrl> parseServerUrl(std::string_view url) {
     }
   } else {
     size_t colon = authority.find(':');
-    if (colon != std::string_view::npos && authority.find(':', colon + 1) != std::string_view::npos) {
+    if (colon != std::string_view::npos &&
+        authority.find(':', colon + 1) != std::string_view::npos) {
       return bad("an IPv6 address must be written in brackets");
     }
     out.host = std::string(authority.substr(0, colon));
@@ -244,6 +246,18 @@ struct Connection {
     return ec;
   }
 
+  template <class Parser> beast::error_code readSome(Parser& p) {
+    beast::error_code ec;
+    auto done = [&](beast::error_code e, size_t) { ec = e; };
+    if (tls) {
+      http::async_read_some(*tls, buffer, p, done);
+    } else {
+      http::async_read_some(*plain, buffer, p, done);
+    }
+    run();
+    return ec;
+  }
+
   template <class Parser> beast::error_code readHeader(Parser& p) {
     beast::error_code ec;
     auto done = [&](beast::error_code e, size_t) { ec = e; };
@@ -282,8 +296,7 @@ public:
     }
     beast::error_code ec;
     sslCtx_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                        ssl::context::no_tlsv1_1);
+                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     if (cfg_.insecureSkipTlsVerify) {
       sslCtx_.set_verify_mode(ssl::verify_none);
     } else {
@@ -296,8 +309,8 @@ public:
       } else {
         sslCtx_.set_default_verify_paths(ec);
         if (ec) {
-          return Status(Code::Invalid, "loading the system certificate authorities: " +
-                                           ec.message());
+          return Status(Code::Invalid,
+                        "loading the system certificate authorities: " + ec.message());
         }
       }
     }
@@ -381,7 +394,9 @@ public:
       return ioError("sending the request", ec, opts.timeout);
     }
     http::response_parser<http::buffer_body> p;
-    p.body_limit(boost::none);
+    // Watch streams are unbounded. (An explicit maximum rather than boost::none: this Beast version
+    // compares the Content-Length against a disabled limit as if it were exceeded.)
+    p.body_limit(std::numeric_limits<std::uint64_t>::max());
     ec = conn->readHeader(p);
     if (ec) {
       if (cancelled()) {
@@ -400,7 +415,7 @@ public:
     while (!p.is_done()) {
       p.get().body().data = buf.data();
       p.get().body().size = buf.size();
-      ec = conn->read(p);
+      ec = conn->readSome(p);
       if (ec == http::error::need_buffer) {
         ec = {};
       }
@@ -463,12 +478,11 @@ private:
   Status ioError(const std::string& what, const beast::error_code& ec,
                  std::chrono::milliseconds timeout) const {
     if (ec == beast::error::timeout) {
-      return Status(Code::Timeout, what + " from " + cfg_.server + ": timed out after " +
-                                       seconds(timeout));
+      return Status(Code::Timeout,
+                    what + " from " + cfg_.server + ": timed out after " + seconds(timeout));
     }
     if (ec == http::error::body_limit) {
-      return Status(Code::TooLarge, "response body from " + cfg_.server +
-                                        " exceeds the limit of " +
+      return Status(Code::TooLarge, "response body from " + cfg_.server + " exceeds the limit of " +
                                         std::to_string(cfg_.maxBodyBytes) + " bytes");
     }
     return Status(Code::Unavailable, what + " from " + cfg_.server + ": " + ec.message());
@@ -507,11 +521,27 @@ private:
       return ioError("sending the request", ec, cfg_.requestTimeout);
     }
     http::response_parser<http::string_body> p;
-    p.body_limit(cfg_.maxBodyBytes); fprintf(stderr, "LIMIT %zu\n", cfg_.maxBodyBytes);
-    ec = conn.read(p);
+    p.body_limit(cfg_.maxBodyBytes);
+    ec = conn.readHeader(p);
     if (ec) {
       retry = reused && !p.got_some() && conn.buffer.size() == 0 && isConnectionDrop(ec);
       return ioError("reading the response", ec, cfg_.requestTimeout);
+    }
+    // The parser's own limit is not applied when the body arrives together with the header, so
+    // the declared and the received sizes are checked here as well.
+    auto tooLarge = [&] {
+      return Status(Code::TooLarge, "response body from " + cfg_.server + " exceeds the limit of " +
+                                        std::to_string(cfg_.maxBodyBytes) + " bytes");
+    };
+    if (p.content_length() && *p.content_length() > cfg_.maxBodyBytes) {
+      return tooLarge();
+    }
+    ec = conn.read(p);
+    if (ec) {
+      return ioError("reading the response", ec, cfg_.requestTimeout);
+    }
+    if (p.get().body().size() > cfg_.maxBodyBytes) {
+      return tooLarge();
     }
     HttpResponse out;
     out.status = static_cast<int>(p.get().result_int());

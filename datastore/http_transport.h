@@ -10,7 +10,8 @@
 //
 // Errors: a failure to connect, a TLS failure or a broken connection is Code::Unavailable; a
 // timeout is Code::Timeout; a response body over the configured limit is Code::TooLarge. An HTTP
-// error status is NOT an error at this layer: it is returned as a response for the caller to decode.
+// error status is NOT an error at this layer: it is returned as a response for the caller to
+// decode.
 //
 // Threading: transports are safe to use from several threads at once; each call uses its own
 // connection (idle keep-alive connections are shared through a pool).
@@ -111,7 +112,7 @@ struct TransportConfig {
   std::string clientKeyPem;           // its private key (PEM)
   std::chrono::milliseconds connectTimeout{10000};
   std::chrono::milliseconds requestTimeout{60000}; // whole send(): connect, write and read
-  size_t maxBodyBytes = kDefaultMaxBodyBytes;       // send() bodies and single streamed lines
+  size_t maxBodyBytes = kDefaultMaxBodyBytes;      // send() bodies and single streamed lines
   size_t maxIdleConnections = 4;
 };
 

@@ -17,8 +17,7 @@ namespace {
 Result<std::string> readFile(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return Status(Code::NotFound,
-                  "cannot read " + what + " " + path + ": " + std::strerror(errno));
+    return Status(Code::NotFound, "cannot read " + what + " " + path + ": " + std::strerror(errno));
   }
   std::ostringstream ss;
   ss << in.rdbuf();
@@ -207,15 +206,15 @@ Result<ClientConfig> parseKubeconfig(std::string_view text, std::string_view con
   if (const Value* skip = cl->find("insecure-skip-tls-verify")) {
     out.insecure = skip->asBool();
   }
-  std::string where = "kubeconfig " + sourceName + ": cluster \"" + cluster->getString("name") +
-                      "\"";
-  ASSIGN_OR_RETURN(out.caPem, dataOrFile(*cl, "certificate-authority-data",
-                                         "certificate-authority", baseDir, where));
+  std::string where =
+      "kubeconfig " + sourceName + ": cluster \"" + cluster->getString("name") + "\"";
+  ASSIGN_OR_RETURN(out.caPem, dataOrFile(*cl, "certificate-authority-data", "certificate-authority",
+                                         baseDir, where));
   if (user) {
     const Value* u = user->find("user");
     if (u && u->isObject()) {
-      std::string uwhere = "kubeconfig " + sourceName + ": user \"" + user->getString("name") +
-                           "\"";
+      std::string uwhere =
+          "kubeconfig " + sourceName + ": user \"" + user->getString("name") + "\"";
       out.token = u->getString("token");
       std::string tokenFile = u->getString("tokenFile");
       if (out.token.empty() && !tokenFile.empty()) {

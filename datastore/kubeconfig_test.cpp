@@ -1,10 +1,9 @@
 #include "datastore/kubeconfig.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <map>
 
 namespace caracal::datastore {
@@ -49,11 +48,12 @@ TEST(KubeconfigTest, ParsesTheAdminKubeconfig) {
 }
 
 TEST(KubeconfigTest, SelectsAContext) {
-  std::string text = "clusters:\n- {name: a, cluster: {server: 'https://a:1'}}\n"
-                     "- {name: b, cluster: {server: 'http://b:2', insecure-skip-tls-verify: true}}\n"
-                     "users:\n- {name: ua, user: {token: ta}}\n- {name: ub, user: {token: tb}}\n"
-                     "contexts:\n- {name: ca, context: {cluster: a, user: ua}}\n"
-                     "- {name: cb, context: {cluster: b, user: ub}}\ncurrent-context: ca\n";
+  std::string text =
+      "clusters:\n- {name: a, cluster: {server: 'https://a:1'}}\n"
+      "- {name: b, cluster: {server: 'http://b:2', insecure-skip-tls-verify: true}}\n"
+      "users:\n- {name: ua, user: {token: ta}}\n- {name: ub, user: {token: tb}}\n"
+      "contexts:\n- {name: ca, context: {cluster: a, user: ua}}\n"
+      "- {name: cb, context: {cluster: b, user: ub}}\ncurrent-context: ca\n";
   auto a = parseKubeconfig(text);
   ASSERT_TRUE(a) << a.error().str();
   EXPECT_EQ(a->server, "https://a:1");
@@ -69,7 +69,8 @@ TEST(KubeconfigTest, SelectsAContext) {
 }
 
 TEST(KubeconfigTest, WithoutContextsOneClusterIsEnough) {
-  auto cfg = parseKubeconfig("clusters:\n- {name: a, cluster: {server: 'http://127.0.0.1:8080'}}\n");
+  auto cfg =
+      parseKubeconfig("clusters:\n- {name: a, cluster: {server: 'http://127.0.0.1:8080'}}\n");
   ASSERT_TRUE(cfg) << cfg.error().str();
   EXPECT_EQ(cfg->server, "http://127.0.0.1:8080");
   EXPECT_EQ(cfg->token, "");

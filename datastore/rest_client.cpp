@@ -12,22 +12,38 @@ namespace {
 
 Code codeFromHttp(int status) {
   switch (status) {
-  case 400: return Code::BadRequest;
-  case 401: return Code::Unauthorized;
-  case 403: return Code::Forbidden;
-  case 404: return Code::NotFound;
-  case 405: return Code::BadRequest;
-  case 406: return Code::BadRequest;
-  case 409: return Code::Conflict;
-  case 410: return Code::Gone;
-  case 413: return Code::TooLarge;
-  case 415: return Code::BadRequest;
-  case 422: return Code::Invalid;
-  case 429: return Code::Unavailable;
-  case 500: return Code::Internal;
-  case 503: return Code::Unavailable;
-  case 504: return Code::Timeout;
-  default: break;
+  case 400:
+    return Code::BadRequest;
+  case 401:
+    return Code::Unauthorized;
+  case 403:
+    return Code::Forbidden;
+  case 404:
+    return Code::NotFound;
+  case 405:
+    return Code::BadRequest;
+  case 406:
+    return Code::BadRequest;
+  case 409:
+    return Code::Conflict;
+  case 410:
+    return Code::Gone;
+  case 413:
+    return Code::TooLarge;
+  case 415:
+    return Code::BadRequest;
+  case 422:
+    return Code::Invalid;
+  case 429:
+    return Code::Unavailable;
+  case 500:
+    return Code::Internal;
+  case 503:
+    return Code::Unavailable;
+  case 504:
+    return Code::Timeout;
+  default:
+    break;
   }
   if (status >= 500) {
     return Code::Internal;
@@ -136,10 +152,14 @@ Result<WatchEvent> decodeEvent(std::string_view line) {
 
 const char* patchContentType(PatchType t) {
   switch (t) {
-  case PatchType::Merge: return "application/merge-patch+json";
-  case PatchType::Strategic: return "application/strategic-merge-patch+json";
-  case PatchType::Json: return "application/json-patch+json";
-  case PatchType::Apply: return "application/apply-patch+yaml";
+  case PatchType::Merge:
+    return "application/merge-patch+json";
+  case PatchType::Strategic:
+    return "application/strategic-merge-patch+json";
+  case PatchType::Json:
+    return "application/json-patch+json";
+  case PatchType::Apply:
+    return "application/apply-patch+yaml";
   }
   return "application/merge-patch+json";
 }
@@ -164,11 +184,16 @@ Result<PatchType> parsePatchType(std::string_view name) {
 
 const char* watchEventTypeName(WatchEvent::Type t) {
   switch (t) {
-  case WatchEvent::Type::Added: return "ADDED";
-  case WatchEvent::Type::Modified: return "MODIFIED";
-  case WatchEvent::Type::Deleted: return "DELETED";
-  case WatchEvent::Type::Bookmark: return "BOOKMARK";
-  case WatchEvent::Type::Error: return "ERROR";
+  case WatchEvent::Type::Added:
+    return "ADDED";
+  case WatchEvent::Type::Modified:
+    return "MODIFIED";
+  case WatchEvent::Type::Deleted:
+    return "DELETED";
+  case WatchEvent::Type::Bookmark:
+    return "BOOKMARK";
+  case WatchEvent::Type::Error:
+    return "ERROR";
   }
   return "ERROR";
 }
@@ -241,7 +266,12 @@ Status statusFromResponse(const HttpResponse& resp) {
   return Status(codeFromHttp(resp.status), message);
 }
 
-WatchHandle::~WatchHandle() { stop(); }
+WatchHandle::~WatchHandle() {
+  stop();
+  if (thread_.joinable()) {
+    thread_.detach(); // destroyed from its own callback: the thread is about to finish
+  }
+}
 
 void WatchHandle::stop() {
   cancel_->cancel();
@@ -280,8 +310,8 @@ Result<std::unique_ptr<RestClient>> RestClient::fromConfig(const ClientConfig& c
 }
 
 std::string RestClient::collectionPath(const api::KindInfo& info, std::string_view ns) {
-  std::string p = info.group.empty() ? "/api/" + info.version
-                                     : "/apis/" + info.group + "/" + info.version;
+  std::string p =
+      info.group.empty() ? "/api/" + info.version : "/apis/" + info.group + "/" + info.version;
   if (info.namespaced && !ns.empty()) {
     p += "/namespaces/";
     p += queryEscape(ns);

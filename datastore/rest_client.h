@@ -77,12 +77,13 @@ struct WatchOptions {
   std::string fieldSelector;
   std::string resourceVersion; // start after this revision; "" means "from now"
   bool allowBookmarks = true;
-  int timeoutSeconds = 0;                    // server-side stream duration; 0: server default
+  int timeoutSeconds = 0;                     // server-side stream duration; 0: server default
   std::chrono::milliseconds clientTimeout{0}; // client-side deadline; 0: none
 };
 
 // A running watch. stop() ends it (idempotently) and waits for the watch thread; after stop()
-// returns no callback is running or will run. The destructor stops the watch.
+// returns no callback is running or will run. The destructor stops the watch. Called from the
+// watch's own callbacks, stop() only asks the stream to end (it cannot wait for itself).
 class WatchHandle {
 public:
   ~WatchHandle();

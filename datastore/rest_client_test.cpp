@@ -1,10 +1,9 @@
 // RestClient over a scripted transport: the requests it builds and how it reads the answers.
 #include "datastore/rest_client.h"
 
+#include <deque>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <deque>
 
 namespace caracal::datastore {
 namespace {
@@ -100,7 +99,9 @@ protected:
       : state_(std::make_shared<ScriptedTransport::State>()),
         client_(std::make_unique<ScriptedTransport>(state_), "tok") {}
 
-  void script(int status, const std::string& body) { state_->replies.push_back(reply(status, body)); }
+  void script(int status, const std::string& body) {
+    state_->replies.push_back(reply(status, body));
+  }
   const HttpRequest& last() const { return state_->requests.back(); }
 
   std::shared_ptr<ScriptedTransport::State> state_;
@@ -116,7 +117,8 @@ TEST(PathsTest, FollowKubernetesConventions) {
             "/apis/projectcalico.org/v3/networkpolicies");
   EXPECT_EQ(RestClient::itemPath(networkPolicies(), "prod", "np"),
             "/apis/projectcalico.org/v3/namespaces/prod/networkpolicies/np");
-  EXPECT_EQ(RestClient::itemPath(namespaces(), "", "kube-system"), "/api/v1/namespaces/kube-system");
+  EXPECT_EQ(RestClient::itemPath(namespaces(), "", "kube-system"),
+            "/api/v1/namespaces/kube-system");
 }
 
 TEST(QueryEscapeTest, EncodesReservedCharacters) {
@@ -127,14 +129,21 @@ TEST(QueryEscapeTest, EncodesReservedCharacters) {
 
 TEST(StatusDecodingTest, MapsReasonsMessagesAndCauses) {
   auto st = statusFromResponse(reply(
-      422, R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"IPPool.projectcalico.org \"p\" is invalid: spec.ipipMode: Unsupported value: \"sometimes\"","reason":"Invalid","code":422,"details":{"name":"p","kind":"IPPool","causes":[{"reason":"FieldValueNotSupported","message":"Unsupported value: \"sometimes\"","field":"spec.ipipMode"},{"message":"Required value","field":"spec.cidr"}]}})"));
+      422,
+      R"({"kind":"Status","apiVersion":"v1","status":"Failure",)"
+      R"("message":"IPPool.projectcalico.org \"p\" is invalid: )"
+      R"(spec.ipipMode: Unsupported value: \"sometimes\"",)"
+      R"("reason":"Invalid","code":422,"details":{"name":"p","kind":"IPPool",)"
+      R"("causes":[{"reason":"FieldValueNotSupported",)"
+      R"("message":"Unsupported value: \"sometimes\"","field":"spec.ipipMode"},)"
+      R"({"message":"Required value","field":"spec.cidr"}]}})"));
   EXPECT_EQ(st.code(), Code::Invalid);
   EXPECT_EQ(st.message(),
             "IPPool.projectcalico.org \"p\" is invalid: spec.ipipMode: Unsupported value: "
             "\"sometimes\"");
   ASSERT_EQ(st.causes().size(), 2u);
-  EXPECT_EQ(st.causes()[0],
-            (FieldCause{"spec.ipipMode", "Unsupported value: \"sometimes\"", "FieldValueNotSupported"}));
+  EXPECT_EQ(st.causes()[0], (FieldCause{"spec.ipipMode", "Unsupported value: \"sometimes\"",
+                                        "FieldValueNotSupported"}));
   EXPECT_EQ(st.causes()[1].str(), "spec.cidr: Required value");
   EXPECT_EQ(st.causes()[1].reason, "FieldValueInvalid");
 
@@ -186,7 +195,10 @@ TEST_F(RestClientTest, GetSendsAuthAndDecodes) {
   EXPECT_EQ(*last().header("Accept"), "application/json");
   ASSERT_NE(last().header("User-Agent"), nullptr);
 
-  script(404, R"({"kind":"Status","status":"Failure","message":"ippools.projectcalico.org \"q\" not found","reason":"NotFound","code":404})");
+  script(
+      404,
+      R"({"kind":"Status","status":"Failure",)"
+      R"("message":"ippools.projectcalico.org \"q\" not found","reason":"NotFound","code":404})");
   auto missing = client_.get(ippools(), "", "q");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.code(), Code::NotFound);
@@ -207,8 +219,12 @@ TEST_F(RestClientTest, TransportErrorsPassThrough) {
 }
 
 TEST_F(RestClientTest, ListFollowsContinueTokens) {
-  script(200, R"({"kind":"IPPoolList","apiVersion":"projectcalico.org/v3","metadata":{"resourceVersion":"10","continue":"abc/1"},"items":[{"metadata":{"name":"a"}}]})");
-  script(200, R"({"kind":"IPPoolList","apiVersion":"projectcalico.org/v3","metadata":{"resourceVersion":"10"},"items":[{"metadata":{"name":"b"}},{"metadata":{"name":"c"}}]})");
+  script(200, R"({"kind":"IPPoolList","apiVersion":"projectcalico.org/v3",)"
+              R"("metadata":{"resourceVersion":"10","continue":"abc/1"},)"
+              R"("items":[{"metadata":{"name":"a"}}]})");
+  script(200, R"({"kind":"IPPoolList","apiVersion":"projectcalico.org/v3",)"
+              R"("metadata":{"resourceVersion":"10"},"items":[{"metadata":{"name":"b"}},)"
+              R"({"metadata":{"name":"c"}}]})");
   ListOptions opts;
   opts.labelSelector = "env=prod";
   opts.fieldSelector = "metadata.name!=x";
@@ -230,7 +246,8 @@ TEST_F(RestClientTest, ListFollowsContinueTokens) {
 }
 
 TEST_F(RestClientTest, ListAcrossNamespacesAndGone) {
-  script(410, R"({"kind":"Status","message":"The provided continue parameter is too old","reason":"Expired","code":410})");
+  script(410, R"({"kind":"Status","message":"The provided continue parameter is too old",)"
+              R"("reason":"Expired","code":410})");
   auto r = client_.list(networkPolicies(), "");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.code(), Code::Gone);
@@ -238,7 +255,9 @@ TEST_F(RestClientTest, ListAcrossNamespacesAndGone) {
 }
 
 TEST_F(RestClientTest, Writes) {
-  Value obj = *parseJson(R"({"apiVersion":"projectcalico.org/v3","kind":"NetworkPolicy","metadata":{"name":"np","namespace":"prod","resourceVersion":"7"}})");
+  Value obj = *parseJson(
+      R"({"apiVersion":"projectcalico.org/v3","kind":"NetworkPolicy","metadata":{"name":"np",)"
+      R"("namespace":"prod","resourceVersion":"7"}})");
 
   script(201, R"({"metadata":{"name":"np","resourceVersion":"8"}})");
   WriteOptions wo;
@@ -253,7 +272,8 @@ TEST_F(RestClientTest, Writes) {
   EXPECT_EQ(*last().header("Content-Type"), "application/json");
   EXPECT_EQ(*parseJson(last().body), obj);
 
-  script(409, R"({"kind":"Status","message":"Operation cannot be fulfilled","reason":"Conflict","code":409})");
+  script(409, R"({"kind":"Status","message":"Operation cannot be fulfilled","reason":"Conflict",)"
+              R"("code":409})");
   auto updated = client_.update(networkPolicies(), obj);
   ASSERT_FALSE(updated);
   EXPECT_EQ(updated.code(), Code::Conflict);
@@ -342,8 +362,8 @@ TEST_F(RestClientTest, WatchDeliversEventsInOrder) {
   EXPECT_TRUE(st.isOk()) << st.str();
   EXPECT_TRUE((*h)->done());
   std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(seen, (std::vector<std::string>{"ADDED 11", "MODIFIED 12", "BOOKMARK 13",
-                                             "DELETED 14"}));
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"ADDED 11", "MODIFIED 12", "BOOKMARK 13", "DELETED 14"}));
   EXPECT_TRUE(closed.isOk());
   EXPECT_EQ(state_->requests.back().target,
             "/apis/projectcalico.org/v3/ippools?watch=true&labelSelector=a%3Db&resourceVersion=10"
@@ -353,7 +373,8 @@ TEST_F(RestClientTest, WatchDeliversEventsInOrder) {
 
 TEST_F(RestClientTest, WatchErrorEventEndsWithItsStatus) {
   state_->streamLines = {
-      R"x({"type":"ERROR","object":{"kind":"Status","status":"Failure","message":"too old resource version: 5 (90)","reason":"Expired","code":410}})x",
+      R"x({"type":"ERROR","object":{"kind":"Status","status":"Failure",)x"
+      R"x("message":"too old resource version: 5 (90)","reason":"Expired","code":410}})x",
   };
   int errors = 0;
   Status st = client_.watchSync(ippools(), "", {}, [&](const WatchEvent& ev) {
@@ -382,8 +403,8 @@ TEST_F(RestClientTest, WatchHttpErrorAndBadEvents) {
 }
 
 TEST_F(RestClientTest, WatchStopIsIdempotent) {
-  state_->streamLines = std::vector<std::string>(
-      1000, R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})");
+  state_->streamLines =
+      std::vector<std::string>(1000, R"({"type":"ADDED","object":{"metadata":{"name":"a"}}})");
   std::atomic<int> n{0};
   auto h = client_.watch(ippools(), "", {}, [&](const WatchEvent&) { ++n; });
   ASSERT_TRUE(h);

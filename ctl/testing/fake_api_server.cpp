@@ -307,8 +307,8 @@ HttpResponse FakeApiServer::serve(const RecordedRequest& r) {
                             {{"metadata.name", "Required value", "FieldValueRequired"}});
     }
     if (objects_.count(t.item())) {
-      return statusResponse(409, "AlreadyExists", t.resource() + " \"" + t.name +
-                                                      "\" already exists");
+      return statusResponse(409, "AlreadyExists",
+                            t.resource() + " \"" + t.name + "\" already exists");
     }
     seed(t.item(), std::move(body).value());
     return json(201, objects_[t.item()]);
