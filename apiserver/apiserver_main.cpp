@@ -137,6 +137,10 @@ int apiserverMain(int argc, char** argv) {
       std::chrono::milliseconds(static_cast<int64_t>(std::max(0.05, f.bookmarkSeconds) * 1000));
   ho.historyKeep = f.historyEvents;
   Handler handler(**engine, ho);
+  if (Status st = handler.bootstrap(); !st) {
+    std::cerr << "error: " << st.message() << "\n";
+    return 1;
+  }
 
   ServerOptions so2;
   so2.host = host;

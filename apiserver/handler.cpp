@@ -658,6 +658,47 @@ Handler::~Handler() { shutdown(); }
 
 void Handler::shutdown() { watches_->shutdown(); }
 
+Status Handler::bootstrap() {
+  std::vector<std::string> docs;
+  for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    docs.push_back(std::string(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")") +
+                   ns + "\"}}");
+  }
+  docs.push_back(R"({"apiVersion":"projectcalico.org/v3","kind":"Tier",)"
+                 R"("metadata":{"name":"default"},"spec":{"order":1000000,"defaultAction":"Deny"}})");
+  docs.push_back(R"({"apiVersion":"projectcalico.org/v3","kind":"Tier",)"
+                 R"("metadata":{"name":"kube-admin"},"spec":{"order":1000,"defaultAction":"Pass"}})");
+  docs.push_back(R"({"apiVersion":"projectcalico.org/v3","kind":"Tier","metadata":)"
+                 R"({"name":"kube-baseline"},"spec":{"order":10000000,"defaultAction":"Pass"}})");
+  docs.push_back(std::string(R"({"apiVersion":"projectcalico.org/v3","kind":"ClusterInformation",)"
+                             R"("metadata":{"name":"default"},"spec":{"clusterGUID":")") +
+                 randomHex(16) + R"(","clusterType":"caracal","calicoVersion":"v)" +
+                 CARACAL_VERSION + R"(","datastoreReady":true}})");
+  Request req;
+  for (const auto& text : docs) {
+    auto obj = parseJson(text);
+    if (!obj) {
+      return obj.error();
+    }
+    const api::KindInfo* kind = api::findByKind(obj->getString("apiVersion"), obj->getString("kind"));
+    if (!kind) {
+      return Status(Code::Internal, "bootstrap: unknown kind " + obj->getString("kind"));
+    }
+    auto cur = engine_.get(storageKey(*kind, "", obj->getString("metadata.name")));
+    if (!cur) {
+      return cur.error();
+    }
+    if (*cur) {
+      continue;
+    }
+    auto r = createObject(*kind, std::move(obj).value(), req);
+    if (!r && r.code() != Code::AlreadyExists) {
+      return r.error().withContext("bootstrap");
+    }
+  }
+  return Status::ok();
+}
+
 bool Handler::authenticate(const Request& req) const {
   if (opts_.token.empty()) {
     return true;

@@ -97,6 +97,10 @@ public:
   // Renders a Status as a reply (used by the transport for its own errors: body too large, ...).
   static Response errorResponse(const Status& st);
 
+  // Creates what a new cluster always has when it is missing: the namespaces default, kube-system,
+  // kube-public and kube-node-lease, Calico's built-in tiers and ClusterInformation "default".
+  Status bootstrap();
+
   // Stops every open watch stream (server shutdown).
   void shutdown();
 

@@ -48,18 +48,27 @@ struct HttpsConnection::Impl {
   Endpoint endpoint;
   net::io_context ioc;
   ssl::context ctx{ssl::context::tls_client};
-  std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> stream; // tls
+  std::optional<beast::tcp_stream> plain;                      // !tls
   beast::flat_buffer buffer;
   std::string hostHeader;
+
+  template <class S>
+  Result<HttpResult> roundTrip(S& s, const std::string& method, const std::string& target,
+                               const http::request<http::string_body>& req);
 };
 
 HttpsConnection::HttpsConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpsConnection::~HttpsConnection() {
+  beast::error_code ec;
   if (impl_ && impl_->stream) {
-    beast::error_code ec;
     beast::get_lowest_layer(*impl_->stream).socket().shutdown(tcp::socket::shutdown_both, ec);
     beast::get_lowest_layer(*impl_->stream).close();
+  }
+  if (impl_ && impl_->plain) {
+    impl_->plain->socket().shutdown(tcp::socket::shutdown_both, ec);
+    impl_->plain->close();
   }
 }
 
@@ -67,16 +76,26 @@ Result<std::unique_ptr<HttpsConnection>> HttpsConnection::open(const Endpoint& e
   auto impl = std::make_unique<Impl>();
   impl->endpoint = endpoint;
   impl->hostHeader = endpoint.host + ":" + std::to_string(endpoint.port);
-  RETURN_IF_ERROR(loadCa(impl->ctx, endpoint.caPem));
-  impl->stream.emplace(impl->ioc, impl->ctx);
-  auto& s = *impl->stream;
-  s.set_verify_callback(ssl::host_name_verification(endpoint.host));
   beast::error_code ec;
   auto addr = net::ip::make_address(endpoint.host, ec);
   if (ec) {
     return Status(Code::Invalid, "address " + endpoint.host + ": " + ec.message());
   }
-  beast::get_lowest_layer(s).socket().connect(tcp::endpoint(addr, endpoint.port), ec);
+  tcp::endpoint to(addr, endpoint.port);
+  if (!endpoint.tls) {
+    impl->plain.emplace(impl->ioc);
+    impl->plain->socket().connect(to, ec);
+    if (ec) {
+      return Status(Code::Unavailable, "connect " + impl->hostHeader + ": " + ec.message());
+    }
+    impl->plain->socket().set_option(tcp::no_delay(true), ec);
+    return std::unique_ptr<HttpsConnection>(new HttpsConnection(std::move(impl)));
+  }
+  RETURN_IF_ERROR(loadCa(impl->ctx, endpoint.caPem));
+  impl->stream.emplace(impl->ioc, impl->ctx);
+  auto& s = *impl->stream;
+  s.set_verify_callback(ssl::host_name_verification(endpoint.host));
+  beast::get_lowest_layer(s).socket().connect(to, ec);
   if (ec) {
     return Status(Code::Unavailable, "connect " + impl->hostHeader + ": " + ec.message());
   }
@@ -103,22 +122,30 @@ Result<HttpResult> HttpsConnection::request(const std::string& method, const std
   req.keep_alive(true);
   req.prepare_payload();
 
+  return c.stream ? c.roundTrip(*c.stream, method, target, req)
+                  : c.roundTrip(*c.plain, method, target, req);
+}
+
+template <class S>
+Result<HttpResult> HttpsConnection::Impl::roundTrip(S& s, const std::string& method,
+                                                    const std::string& target,
+                                                    const http::request<http::string_body>& req) {
   beast::error_code ec;
   auto t0 = Clock::now();
-  http::write(*c.stream, req, ec);
+  http::write(s, req, ec);
   if (ec) {
     return Status(Code::Unavailable, method + " " + target + ": write: " + ec.message());
   }
   http::response_parser<http::string_body> parser;
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   parser.header_limit(64 * 1024);
-  http::read_header(*c.stream, c.buffer, parser, ec);
+  http::read_header(s, buffer, parser, ec);
   if (ec) {
     return Status(Code::Unavailable, method + " " + target + ": reading the header: " + ec.message());
   }
   HttpResult out;
   out.headerSeconds = since(t0);
-  http::read(*c.stream, c.buffer, parser, ec);
+  http::read(s, buffer, parser, ec);
   if (ec) {
     return Status(Code::Unavailable, method + " " + target + ": reading the body: " + ec.message());
   }
@@ -176,44 +203,46 @@ namespace {
 class Watcher : public std::enable_shared_from_this<Watcher> {
 public:
   Watcher(WatchFleet::Impl& fleet, size_t index)
-      : fleet_(fleet), index_(index), stream_(net::make_strand(fleet.ioc), fleet.ctx),
-        rbuf_(64 * 1024) {
+      : fleet_(fleet), index_(index), rbuf_(64 * 1024) {
     result_.latencyUs.assign(fleet.opts.expectedEvents, kMissing);
-    stream_.set_verify_callback(ssl::host_name_verification(fleet.opts.endpoint.host));
+    auto strand = net::make_strand(fleet.ioc);
+    if (fleet.opts.endpoint.tls) {
+      tls_.emplace(strand, fleet.ctx);
+      tls_->set_verify_callback(ssl::host_name_verification(fleet.opts.endpoint.host));
+    } else {
+      plain_.emplace(strand);
+    }
   }
 
   void start() {
     auto self = shared_from_this();
-    stream_.lowest_layer().async_connect(fleet_.serverEp, [self](beast::error_code ec) {
+    socket().async_connect(fleet_.serverEp, [self](beast::error_code ec) {
       if (ec) {
         self->fail("connect: " + ec.message());
         return;
       }
       beast::error_code ig;
-      self->stream_.lowest_layer().set_option(tcp::no_delay(true), ig);
-      self->stream_.async_handshake(ssl::stream_base::client, [self](beast::error_code ec2) {
+      self->socket().set_option(tcp::no_delay(true), ig);
+      if (!self->tls_) {
+        self->sendRequest();
+        return;
+      }
+      self->tls_->async_handshake(ssl::stream_base::client, [self](beast::error_code ec2) {
         if (ec2) {
           self->fail("TLS handshake: " + ec2.message());
           return;
         }
-        net::async_write(self->stream_, net::buffer(self->fleet_.request),
-                         [self](beast::error_code ec3, size_t) {
-                           if (ec3) {
-                             self->fail("writing the request: " + ec3.message());
-                             return;
-                           }
-                           self->read();
-                         });
+        self->sendRequest();
       });
     });
   }
 
   void close() {
     auto self = shared_from_this();
-    net::post(stream_.get_executor(), [self] {
+    net::post(socket().get_executor(), [self] {
       beast::error_code ec;
-      self->stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
-      self->stream_.lowest_layer().close(ec);
+      self->socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->socket().close(ec);
       self->fleet_.closed.fetch_add(1);
     });
   }
@@ -223,22 +252,47 @@ public:
 private:
   enum class State { Header, ChunkSize, ChunkData, ChunkCrlf, Done };
 
+  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+
+  template <class F> void withStream(F f) {
+    if (tls_) {
+      f(*tls_);
+    } else {
+      f(*plain_);
+    }
+  }
+
+  void sendRequest() {
+    auto self = shared_from_this();
+    withStream([&](auto& s) {
+      net::async_write(s, net::buffer(fleet_.request), [self](beast::error_code ec, size_t) {
+        if (ec) {
+          self->fail("writing the request: " + ec.message());
+          return;
+        }
+        self->read();
+      });
+    });
+  }
+
   void read() {
     auto self = shared_from_this();
-    stream_.async_read_some(net::buffer(rbuf_), [self](beast::error_code ec, size_t n) {
-      int64_t t = nowNs();
-      if (n > 0) {
-        self->onBytes(self->rbuf_.data(), n, t);
-      }
-      if (ec) {
-        self->endWith(ec == net::error::eof || ec == ssl::error::stream_truncated
-                          ? "the server closed the connection"
-                          : "read: " + ec.message());
-        return;
-      }
-      if (self->state_ != State::Done) {
-        self->read();
-      }
+    withStream([&](auto& s) {
+      s.async_read_some(net::buffer(rbuf_), [self](beast::error_code ec, size_t n) {
+        int64_t t = nowNs();
+        if (n > 0) {
+          self->onBytes(self->rbuf_.data(), n, t);
+        }
+        if (ec) {
+          self->endWith(ec == net::error::eof || ec == ssl::error::stream_truncated
+                            ? "the server closed the connection"
+                            : "read: " + ec.message());
+          return;
+        }
+        if (self->state_ != State::Done) {
+          self->read();
+        }
+      });
     });
   }
 
@@ -402,7 +456,8 @@ private:
 
   WatchFleet::Impl& fleet_;
   size_t index_;
-  ssl::stream<tcp::socket> stream_;
+  std::optional<ssl::stream<tcp::socket>> tls_;
+  std::optional<tcp::socket> plain_;
   std::vector<char> rbuf_;
   std::string pending_;
   std::string line_;
@@ -454,7 +509,9 @@ WatchFleet::~WatchFleet() { stop(); }
 
 Status WatchFleet::start() {
   Impl& f = *impl_;
-  RETURN_IF_ERROR(loadCa(f.ctx, f.opts.endpoint.caPem));
+  if (f.opts.endpoint.tls) {
+    RETURN_IF_ERROR(loadCa(f.ctx, f.opts.endpoint.caPem));
+  }
   beast::error_code ec;
   auto addr = net::ip::make_address(f.opts.endpoint.host, ec);
   if (ec) {

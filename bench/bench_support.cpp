@@ -266,7 +266,11 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiServerOptions opts) {
   }
 
   ASSIGN_OR_RETURN(std::string kc, readFile(kubeconfig));
-  const std::string marker = "server: https://127.0.0.1:";
+  bool tls = std::find(server->opts_.extraArgs.begin(), server->opts_.extraArgs.end(),
+                       "--insecure-http") == server->opts_.extraArgs.end();
+  server->endpoint_.tls = tls;
+  const std::string marker =
+      tls ? "server: https://127.0.0.1:" : "server: http://127.0.0.1:";
   size_t at = kc.find(marker);
   if (at == std::string::npos) {
     return Status(Code::Internal, kubeconfig + " has no \"" + marker + "PORT\" line");

@@ -53,6 +53,7 @@ private:
 struct Endpoint {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
+  bool tls = true;   // false: the server runs with --insecure-http
   std::string caPem; // DIR/ca.crt
   std::string token; // DIR/token
 };
@@ -70,6 +71,8 @@ class ApiServer {
 public:
   // Starts the server and waits until it has written DIR/admin.kubeconfig; reads the port from it
   // and the token and CA from DIR/token and DIR/ca.crt. A stale admin.kubeconfig is removed first.
+  // With "--insecure-http" among extraArgs the endpoint is plain HTTP (a diagnostic to separate
+  // the cost of TLS; users run with TLS).
   static Result<std::unique_ptr<ApiServer>> start(ApiServerOptions opts);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;

@@ -53,6 +53,14 @@ TEST(Value, YamlMultiDocumentAndErrors) {
   EXPECT_NE(dup.error().message().find("already defined"), std::string::npos);
 }
 
+TEST(Value, YamlEmitterQuotesPortRanges) {
+  Value v = Value::object();
+  v["ports"] = Value(Value::Array{Value("9000:9010"), Value(80)});
+  std::string y = toYaml(v);
+  EXPECT_NE(y.find("'9000:9010'"), std::string::npos) << y;
+  EXPECT_EQ(*parseYaml(y), v);
+}
+
 TEST(Value, YamlEmitterRoundTrips) {
   const char* json = R"J({"apiVersion":"projectcalico.org/v3","kind":"IPPool",
     "metadata":{"name":"p","labels":{"a":"true","b":"123","c":"","d":"x: y","e":"it's"}},

@@ -1,6 +1,7 @@
 // The only translation unit that includes yaml-cpp.
 #include "common/value.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <regex>
@@ -143,6 +144,11 @@ bool needsQuotes(const std::string& s) {
     if (!(s[0] == '-' && s.size() > 1 && s[1] != ' ')) {
       return true;
     }
+  }
+  // YAML 1.1 readers take "9000:9010" (digits and colons) for a base-60 number.
+  if (std::isdigit(static_cast<unsigned char>(s[0])) &&
+      s.find_first_not_of("0123456789:._") == std::string::npos && s.find(':') != std::string::npos) {
+    return true;
   }
   if (s.back() == ' ' || s.back() == ':') {
     return true;
