@@ -13,5 +13,5 @@ target_link_libraries(caracal_apiserver
          OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 
 caracal_add_test(NAME apiserver_test
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/handler_test.cpp
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/handler_test.cpp ${CMAKE_CURRENT_SOURCE_DIR}/http_server_test.cpp
   LIBS caracal_apiserver)

@@ -134,7 +134,11 @@ public:
                    std::to_string(server_.opts.watchQueueLimit) +
                    " bytes behind; relist and watch again\",\"reason\":\"TooManyRequests\","
                    "\"code\":429}}\n";
-      net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->pump(); });
+      // What is queued still goes out, but a client that reads nothing at all is cut off.
+      net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+        beast::get_lowest_layer(self->stream_).expires_after(std::chrono::seconds(10));
+        self->pump();
+      });
       return false;
     }
     pendingBytes_ += chunk->size();

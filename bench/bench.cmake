@@ -18,6 +18,8 @@ foreach(name bench_creates bench_list bench_watch)
   target_link_libraries(${name} PRIVATE caracal_bench_support caracal_datastore caracal_common)
   add_dependencies(${name} caracal-apiserver)
 endforeach()
+target_link_libraries(bench_creates PRIVATE caracal_apiserver)
+target_link_libraries(bench_list PRIVATE caracal_apiserver)
 
 # In-process timing profile of the watch fan-out (Handler + engine, no transport).
 add_executable(bench_fanout ${CMAKE_CURRENT_SOURCE_DIR}/bench_fanout.cpp)

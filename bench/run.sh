@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs the caracal-apiserver benchmarks of BUILD_DIR and prints their figures.
+#
+#   bash bench/run.sh BUILD_DIR            (what `make bench` runs)
+#
+# Each benchmark starts its own caracal-apiserver on 127.0.0.1 with a fresh data directory and
+# removes it when done; all of them run under a private TMPDIR that this script removes on exit,
+# whatever happens. Extra arguments per benchmark come from the environment, e.g.
+#   BENCH_WATCH_ARGS="--rate 50 --events 2000" bash bench/run.sh build
+# BENCH_ONLY="creates list" limits the run to some of: creates list watch fanout.
+set -u
+
+BUILD=${1:-build}
+BIN="$BUILD/bench"
+ONLY=${BENCH_ONLY:-"creates list watch fanout"}
+
+for b in bench_creates bench_list bench_watch bench_fanout; do
+  if [[ ! -x "$BIN/$b" ]]; then
+    echo "bench/run.sh: $BIN/$b is missing; build it first (make build, or ninja -C $BUILD $b)" >&2
+    exit 2
+  fi
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/caracal-bench-run-XXXXXX")
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+export TMPDIR="$WORK"
+
+status=0
+declare -a summaries=()
+
+run() {
+  local name=$1
+  shift
+  echo "=== $name $*"
+  local log="$WORK/$name.log"
+  "$BIN/$name" "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  if [[ $rc -ne 0 ]]; then
+    echo "=== $name FAILED (exit $rc)"
+    status=1
+  fi
+  # The figures: every line after the program's "summary" heading.
+  summaries+=("$(sed -n '/^summary/,$p' "$log" | sed '1d')")
+  echo
+}
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# shellcheck disable=SC2086
+for b in $ONLY; do
+  case $b in
+    creates) run bench_creates ${BENCH_CREATES_ARGS:-} ;;
+    list) run bench_list ${BENCH_LIST_ARGS:-} ;;
+    watch) run bench_watch ${BENCH_WATCH_ARGS:-} ;;
+    fanout) run bench_fanout ${BENCH_FANOUT_ARGS:-} ;;
+    *) echo "bench/run.sh: unknown benchmark \"$b\"" >&2; status=2 ;;
+  esac
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo "=== figures"
+for s in "${summaries[@]}"; do
+  printf '%s\n' "$s"
+done
+exit $status
