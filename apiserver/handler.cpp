@@ -57,6 +57,14 @@ std::string qualifiedKind(const api::KindInfo& k) {
   return k.group.empty() ? k.kind : k.kind + "." + k.group;
 }
 
+// Kubernetes words validation failures as `<Kind>.<group> "<name>" is invalid: <causes>`.
+Status asInvalidObject(Status e, const api::KindInfo& k, const std::string& name) {
+  if (e.code() == Code::Invalid) {
+    e = e.withContext(qualifiedKind(k) + " \"" + name + "\" is invalid");
+  }
+  return e;
+}
+
 const char* reasonFor(Code c) {
   switch (c) {
   case Code::Invalid: return "Invalid";
@@ -1475,12 +1483,7 @@ Reply Handler::create(const Request& req, const Target& t) {
   std::string name = obj.getString("metadata.name");
   auto r = createObject(*t.kind, std::move(obj), req);
   if (!r) {
-    Status e = r.error();
-    if (e.code() == Code::Invalid) {
-      e = Status::invalid(e.causes());
-      e = e.withContext(qualifiedKind(*t.kind) + " \"" + name + "\" is invalid");
-    }
-    return errorReply(e, t.kind, name);
+    return errorReply(asInvalidObject(r.error(), *t.kind, name), t.kind, name);
   }
   return jsonReply(201, kvToWire(*r));
 }
@@ -1508,11 +1511,7 @@ Reply Handler::replace(const Request& req, const Target& t) {
   }
   auto r = updateObject(*t.kind, *curObj, (*cur)->modRevision, std::move(obj), req);
   if (!r) {
-    Status e = r.error();
-    if (e.code() == Code::Invalid) {
-      e = e.withContext(qualifiedKind(*t.kind) + " \"" + t.name + "\" is invalid");
-    }
-    return errorReply(e, t.kind, t.name);
+    return errorReply(asInvalidObject(r.error(), *t.kind, t.name), t.kind, t.name);
   }
   return jsonReply(200, kvToWire(*r));
 }
@@ -1574,11 +1573,7 @@ Reply Handler::patch(const Request& req, const Target& t) {
         continue;
       }
       if (!r) {
-        Status e = r.error();
-        if (e.code() == Code::Invalid) {
-          e = e.withContext(qualifiedKind(*t.kind) + " \"" + t.name + "\" is invalid");
-        }
-        return errorReply(e, t.kind, t.name);
+        return errorReply(asInvalidObject(r.error(), *t.kind, t.name), t.kind, t.name);
       }
       return jsonReply(201, kvToWire(*r));
     }
@@ -1621,11 +1616,7 @@ Reply Handler::patch(const Request& req, const Target& t) {
       continue;
     }
     if (!r) {
-      Status e = r.error();
-      if (e.code() == Code::Invalid) {
-        e = e.withContext(qualifiedKind(*t.kind) + " \"" + t.name + "\" is invalid");
-      }
-      return errorReply(e, t.kind, t.name);
+      return errorReply(asInvalidObject(r.error(), *t.kind, t.name), t.kind, t.name);
     }
     return jsonReply(200, kvToWire(*r));
   }
