@@ -4,6 +4,8 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 export PATH := $(CURDIR)/tools/bin:$(PATH)
+# ccache and kubectl keep caches under HOME; CI may start without one.
+export HOME ?= /root
 
 .PHONY: all setup configure build test unit quickstart bench fuzz clean
 

@@ -37,8 +37,9 @@ std::string readFile(const std::filesystem::path& p) {
 }
 
 TEST(Examples, ExpectedFilesExist) {
-  for (const char* name : {"10-calico-ippools.yaml", "11-calico-bgp.yaml", "12-calico-felix.yaml",
-                           "13-calico-policy.yaml", "00-k8s-namespace.yaml", "20-k8s-networkpolicy.yaml"}) {
+  for (const char* name :
+       {"10-calico-ippools.yaml", "11-calico-bgp.yaml", "12-calico-felix.yaml",
+        "13-calico-policy.yaml", "00-k8s-namespace.yaml", "20-k8s-networkpolicy.yaml"}) {
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(CARACAL_EXAMPLES_DIR) / name))
         << name;
   }
@@ -87,8 +88,8 @@ TEST(Examples, LoadWithoutErrorsAndRoundTrip) {
 }
 
 TEST(Examples, ReferenceValuesSurviveNormalisation) {
-  auto docs =
-      parseDocuments(readFile(std::filesystem::path(CARACAL_EXAMPLES_DIR) / "10-calico-ippools.yaml"));
+  auto docs = parseDocuments(
+      readFile(std::filesystem::path(CARACAL_EXAMPLES_DIR) / "10-calico-ippools.yaml"));
   ASSERT_TRUE(docs);
   ASSERT_EQ(docs->size(), 2u);
   Value pool = (*docs)[0];

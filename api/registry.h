@@ -2,11 +2,12 @@
 // The resource model: every kind the apiserver serves, how it is named, how it is validated and
 // defaulted, how it prints, and its OpenAPI schema.
 //
-// Objects are plain `Value` trees in their wire form (apiVersion, kind, metadata, spec, ...). Each kind
-// is described once, by a schema table, and that one description drives strict decoding (unknown
-// fields with "did you mean", wrong types, enum values, formats such as CIDRs and selectors),
-// defaulting, immutability checks, table columns and the OpenAPI v3 document kubectl validates with.
-// Error messages name the field path (an unknown field is reported at its parent's path):
+// Objects are plain `Value` trees in their wire form (apiVersion, kind, metadata, spec, ...). Each
+// kind is described once, by a schema table, and that one description drives strict decoding
+// (unknown fields with "did you mean", wrong types, enum values, formats such as CIDRs and
+// selectors), defaulting, immutability checks, table columns and the OpenAPI v3 document kubectl
+// validates with. Error messages name the field path (an unknown field is reported at its parent's
+// path):
 //   spec.ipipMode: unknown value "sometimes" (allowed: Always, CrossSubnet, Never)
 //   spec: unknown field "blocksize" (did you mean "blockSize"?)
 //   spec.blockSize: must be an integer, got string "big"
@@ -24,9 +25,9 @@ namespace caracal::api {
 
 // One printed column. `cell` renders it from the whole object.
 struct Column {
-  std::string name;                 // header as caracalctl prints it: "CIDR", "IPIPMODE"
-  int priority = 0;                 // 0: always shown; 1: only with -o wide
-  std::string type = "string";      // OpenAPI type for kubectl Table columnDefinitions
+  std::string name;            // header as caracalctl prints it: "CIDR", "IPIPMODE"
+  int priority = 0;            // 0: always shown; 1: only with -o wide
+  std::string type = "string"; // OpenAPI type for kubectl Table columnDefinitions
   std::function<std::string(const Value& obj)> cell;
 };
 
@@ -71,18 +72,20 @@ struct NormalizeOptions {
   std::vector<std::string>* droppedFields = nullptr;
 };
 
-// True for the causes normalize() reports for unknown fields (reason FieldValueNotSupported, message
-// starting with `unknown field "`), so that callers can treat them apart (fieldValidation=Warn).
+// True for the causes normalize() reports for unknown fields (reason FieldValueNotSupported,
+// message starting with `unknown field "`), so that callers can treat them apart
+// (fieldValidation=Warn).
 bool isUnknownFieldCause(const FieldCause& cause);
 
 // Strictly checks a whole object of kind `info` and brings it to its stored form: verifies
-// apiVersion/kind, metadata (name required and well-formed; namespace only and always for namespaced
-// kinds — a missing namespace is an error here, the caller fills the default first), every spec
-// field, cross-field rules within the object (e.g. IPIP and VXLAN not both on; BGPPeer node XOR
-// nodeSelector), and fills defaults (IPPool blockSize 26/122, ipipMode/vxlanMode Never, nodeSelector
-// all(), ...; Namespace label kubernetes.io/metadata.name). Server-owned metadata (uid,
-// resourceVersion, creationTimestamp, generation, managedFields) is accepted and kept. On error the
-// object may be partly modified; callers work on a copy. Code::Invalid with one FieldCause per problem.
+// apiVersion/kind, metadata (name required and well-formed; namespace only and always for
+// namespaced kinds — a missing namespace is an error here, the caller fills the default first),
+// every spec field, cross-field rules within the object (e.g. IPIP and VXLAN not both on; BGPPeer
+// node XOR nodeSelector), and fills defaults (IPPool blockSize 26/122, ipipMode/vxlanMode Never,
+// nodeSelector all(), ...; Namespace label kubernetes.io/metadata.name). Server-owned metadata
+// (uid, resourceVersion, creationTimestamp, generation, managedFields) is accepted and kept. On
+// error the object may be partly modified; callers work on a copy. Code::Invalid with one
+// FieldCause per problem.
 Status normalize(const KindInfo& info, Value& obj, const NormalizeOptions& opts = {});
 
 // Rules between the stored object and its replacement: immutable fields (IPPool cidr and blockSize,

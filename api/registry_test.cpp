@@ -449,10 +449,30 @@ TEST(Normalize, IsIdempotentForEveryKind) {
 // Every top-level spec/status field of every kind, given a value of the wrong JSON type, yields a
 // FieldValueTypeInvalid cause at its path (and nothing crashes on the way).
 TEST(Normalize, WrongShapesAreReportedForEveryField) {
-  const char* minimalNames[] = {"ns", "po", "nodes.v1", "sa", "netpol", "ipp", "ipreservation",
-                                "bgpconfig", "bgpp", "bgpfilter", "no", "felixconfig",
-                                "clusterinfo", "tier", "gnp", "np", "gns", "netset", "hep",
-                                "wep", "profile", "ipamblock", "blockaffinity", "ipamhandle",
+  const char* minimalNames[] = {"ns",
+                                "po",
+                                "nodes.v1",
+                                "sa",
+                                "netpol",
+                                "ipp",
+                                "ipreservation",
+                                "bgpconfig",
+                                "bgpp",
+                                "bgpfilter",
+                                "no",
+                                "felixconfig",
+                                "clusterinfo",
+                                "tier",
+                                "gnp",
+                                "np",
+                                "gns",
+                                "netset",
+                                "hep",
+                                "wep",
+                                "profile",
+                                "ipamblock",
+                                "blockaffinity",
+                                "ipamhandle",
                                 "ipamconfig"};
   size_t probes = 0;
   for (const char* n : minimalNames) {

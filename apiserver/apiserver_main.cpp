@@ -74,7 +74,8 @@ int apiserverMain(int argc, char** argv) {
   app.add_option("--listen", f.listen, "address to serve on, HOST:PORT (port 0 picks a free one)");
   app.add_flag("--insecure-http", f.insecureHttp,
                "serve plain HTTP without TLS (allowed only on a loopback address)");
-  app.add_option("--tls-cert-file", f.certFile, "serving certificate (PEM) instead of a generated one");
+  app.add_option("--tls-cert-file", f.certFile,
+                 "serving certificate (PEM) instead of a generated one");
   app.add_option("--tls-private-key-file", f.keyFile, "key of --tls-cert-file (PEM)");
   app.add_option("--tls-ca-file", f.caFile, "CA of --tls-cert-file, written to the kubeconfig");
   app.add_option("--max-body-bytes", f.maxBodyBytes, "largest request body accepted");

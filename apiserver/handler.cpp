@@ -57,6 +57,11 @@ std::string qualifiedKind(const api::KindInfo& k) {
   return k.group.empty() ? k.kind : k.kind + "." + k.group;
 }
 
+// Kinds whose validation reads the other objects of the kind (enabled IPPools must not overlap).
+bool hasCrossObjectRules(const api::KindInfo& kind) {
+  return kind.kind == "IPPool" && kind.group == "projectcalico.org";
+}
+
 // Kubernetes words validation failures as `<Kind>.<group> "<name>" is invalid: <causes>`.
 Status asInvalidObject(Status e, const api::KindInfo& k, const std::string& name) {
   if (e.code() == Code::Invalid) {
@@ -67,36 +72,60 @@ Status asInvalidObject(Status e, const api::KindInfo& k, const std::string& name
 
 const char* reasonFor(Code c) {
   switch (c) {
-  case Code::Invalid: return "Invalid";
-  case Code::BadRequest: return "BadRequest";
-  case Code::NotFound: return "NotFound";
-  case Code::AlreadyExists: return "AlreadyExists";
-  case Code::Conflict: return "Conflict";
-  case Code::Gone: return "Expired";
-  case Code::Unauthorized: return "Unauthorized";
-  case Code::Forbidden: return "Forbidden";
-  case Code::TooLarge: return "RequestEntityTooLarge";
-  case Code::Timeout: return "Timeout";
-  case Code::Unavailable: return "ServiceUnavailable";
-  default: return "InternalError";
+  case Code::Invalid:
+    return "Invalid";
+  case Code::BadRequest:
+    return "BadRequest";
+  case Code::NotFound:
+    return "NotFound";
+  case Code::AlreadyExists:
+    return "AlreadyExists";
+  case Code::Conflict:
+    return "Conflict";
+  case Code::Gone:
+    return "Expired";
+  case Code::Unauthorized:
+    return "Unauthorized";
+  case Code::Forbidden:
+    return "Forbidden";
+  case Code::TooLarge:
+    return "RequestEntityTooLarge";
+  case Code::Timeout:
+    return "Timeout";
+  case Code::Unavailable:
+    return "ServiceUnavailable";
+  default:
+    return "InternalError";
   }
 }
 
 int httpCodeFor(Code c) {
   switch (c) {
-  case Code::Ok: return 200;
-  case Code::Invalid: return 422;
-  case Code::BadRequest: return 400;
-  case Code::NotFound: return 404;
+  case Code::Ok:
+    return 200;
+  case Code::Invalid:
+    return 422;
+  case Code::BadRequest:
+    return 400;
+  case Code::NotFound:
+    return 404;
   case Code::AlreadyExists:
-  case Code::Conflict: return 409;
-  case Code::Gone: return 410;
-  case Code::Unauthorized: return 401;
-  case Code::Forbidden: return 403;
-  case Code::TooLarge: return 413;
-  case Code::Timeout: return 504;
-  case Code::Unavailable: return 503;
-  default: return 500;
+  case Code::Conflict:
+    return 409;
+  case Code::Gone:
+    return 410;
+  case Code::Unauthorized:
+    return 401;
+  case Code::Forbidden:
+    return 403;
+  case Code::TooLarge:
+    return 413;
+  case Code::Timeout:
+    return 504;
+  case Code::Unavailable:
+    return 503;
+  default:
+    return 500;
   }
 }
 
@@ -183,9 +212,7 @@ bool wantsTable(const Request& req) {
   return req.header("accept").find("as=Table") != std::string::npos;
 }
 
-bool isYamlContent(const std::string& ct) {
-  return ct.find("yaml") != std::string::npos;
-}
+bool isYamlContent(const std::string& ct) { return ct.find("yaml") != std::string::npos; }
 
 Result<Value> parseBody(const Request& req) {
   if (trim(req.body).empty()) {
@@ -229,7 +256,8 @@ std::string kvToWire(const datastore::KeyValue& kv) {
 Result<Value> kvToValue(const datastore::KeyValue& kv) {
   auto v = parseJson(kv.value);
   if (!v) {
-    return Status(Code::Internal, "stored object " + kv.key + " is corrupt: " + v.error().message());
+    return Status(Code::Internal,
+                  "stored object " + kv.key + " is corrupt: " + v.error().message());
   }
   (*v)["metadata"]["resourceVersion"] = std::to_string(kv.modRevision);
   return v;
@@ -471,9 +499,8 @@ private:
     const char* type = e.type == datastore::Event::Type::Delete ? "DELETED"
                        : e.isCreate()                           ? "ADDED"
                                                                 : "MODIFIED";
-    const std::string& text = e.type == datastore::Event::Type::Delete && e.prev
-                                  ? e.prev->value
-                                  : e.kv.value;
+    const std::string& text =
+        e.type == datastore::Event::Type::Delete && e.prev ? e.prev->value : e.kv.value;
     if (!sel_.active() && !table_) {
       return sharedEncode(e, type, text);
     }
@@ -505,9 +532,8 @@ private:
   }
 
   // Plain JSON events are identical for every watcher: encode each once.
-  static std::shared_ptr<const std::string> sharedEncode(const datastore::Event& e,
-                                                         const char* type,
-                                                         const std::string& text) {
+  static std::shared_ptr<const std::string>
+  sharedEncode(const datastore::Event& e, const char* type, const std::string& text) {
     static std::mutex mu;
     static std::vector<std::pair<int64_t, std::shared_ptr<const std::string>>> ring(4096);
     int64_t rev = e.kv.modRevision;
@@ -672,10 +698,12 @@ Status Handler::bootstrap() {
     docs.push_back(std::string(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")") +
                    ns + "\"}}");
   }
-  docs.push_back(R"({"apiVersion":"projectcalico.org/v3","kind":"Tier",)"
-                 R"("metadata":{"name":"default"},"spec":{"order":1000000,"defaultAction":"Deny"}})");
-  docs.push_back(R"({"apiVersion":"projectcalico.org/v3","kind":"Tier",)"
-                 R"("metadata":{"name":"kube-admin"},"spec":{"order":1000,"defaultAction":"Pass"}})");
+  docs.push_back(
+      R"({"apiVersion":"projectcalico.org/v3","kind":"Tier",)"
+      R"("metadata":{"name":"default"},"spec":{"order":1000000,"defaultAction":"Deny"}})");
+  docs.push_back(
+      R"({"apiVersion":"projectcalico.org/v3","kind":"Tier",)"
+      R"("metadata":{"name":"kube-admin"},"spec":{"order":1000,"defaultAction":"Pass"}})");
   docs.push_back(R"({"apiVersion":"projectcalico.org/v3","kind":"Tier","metadata":)"
                  R"({"name":"kube-baseline"},"spec":{"order":10000000,"defaultAction":"Pass"}})");
   docs.push_back(std::string(R"({"apiVersion":"projectcalico.org/v3","kind":"ClusterInformation",)"
@@ -688,7 +716,8 @@ Status Handler::bootstrap() {
     if (!obj) {
       return obj.error();
     }
-    const api::KindInfo* kind = api::findByKind(obj->getString("apiVersion"), obj->getString("kind"));
+    const api::KindInfo* kind =
+        api::findByKind(obj->getString("apiVersion"), obj->getString("kind"));
     if (!kind) {
       return Status(Code::Internal, "bootstrap: unknown kind " + obj->getString("kind"));
     }
@@ -721,6 +750,15 @@ bool Handler::authenticate(const Request& req) const {
 
 Reply Handler::unauthorized() const {
   return errorReply(Status(Code::Unauthorized, "Unauthorized"));
+}
+
+std::unique_lock<std::mutex> Handler::lockForCrossChecks(const api::KindInfo& kind) {
+  // Only kinds with rules between objects need their writes serialised; the rest share commit
+  // batches freely.
+  if (!hasCrossObjectRules(kind)) {
+    return {};
+  }
+  return std::unique_lock<std::mutex>(kindLock(kind));
 }
 
 std::mutex& Handler::kindLock(const api::KindInfo& kind) {
@@ -826,8 +864,8 @@ Reply Handler::discovery(const Request& req) {
       r["namespaced"] = k->namespaced;
       r["kind"] = k->kind;
       Value verbs = Value::array();
-      for (const char* v : {"create", "delete", "deletecollection", "get", "list", "patch",
-                            "update", "watch"}) {
+      for (const char* v :
+           {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}) {
         verbs.push(v);
       }
       r["verbs"] = std::move(verbs);
@@ -942,8 +980,8 @@ Reply Handler::openapi(const Request& req) {
       Value dpaths = Value::object();
       Value schemas = Value::object();
       for (const api::KindInfo* k : kinds) {
-        std::string schemaName = (k->group.empty() ? "io.k8s.api.core." : k->group + ".") +
-                                 k->version + "." + k->kind;
+        std::string schemaName =
+            (k->group.empty() ? "io.k8s.api.core." : k->group + ".") + k->version + "." + k->kind;
         schemas[schemaName] = api::openapiSchema(*k);
         Value ref = Value::object();
         ref["$ref"] = "#/components/schemas/" + schemaName;
@@ -996,8 +1034,8 @@ Reply Handler::openapi(const Request& req) {
           o["responses"] = std::move(resp);
           return o;
         };
-        std::string base = "/" + gv + (k->namespaced ? "/namespaces/{namespace}/" : "/") +
-                           k->plural;
+        std::string base =
+            "/" + gv + (k->namespaced ? "/namespaces/{namespace}/" : "/") + k->plural;
         Value coll = Value::object();
         coll["get"] = op("list", false);
         coll["post"] = op("post", true);
@@ -1106,8 +1144,8 @@ Reply Handler::getItem(const Request& req, const Target& t) {
     if (!v) {
       return errorReply(v.error());
     }
-    Reply rep = jsonReply(200, toJson(renderTable(*t.kind, {*v},
-                                                   req.param("includeObject") == "Object")));
+    Reply rep =
+        jsonReply(200, toJson(renderTable(*t.kind, {*v}, req.param("includeObject") == "Object")));
     rep.response.contentType = "application/json;as=Table;v=v1;g=meta.k8s.io";
     return rep;
   }
@@ -1226,7 +1264,8 @@ Reply Handler::watch(const Request& req, const Target& t) {
   std::string rvParam = req.param("resourceVersion");
   int64_t after = parseRv(rvParam);
   if (after < 0) {
-    return errorReply(Status(Code::BadRequest, "resourceVersion: invalid value \"" + rvParam + "\""));
+    return errorReply(
+        Status(Code::BadRequest, "resourceVersion: invalid value \"" + rvParam + "\""));
   }
   std::vector<std::string> initial;
   if (rvParam.empty() || rvParam == "0") {
@@ -1265,8 +1304,8 @@ Reply Handler::watch(const Request& req, const Target& t) {
   watches_->add(stream);
   Reply r;
   r.response.status = 200;
-  r.response.contentType = table ? "application/json;as=Table;v=v1;g=meta.k8s.io"
-                                 : "application/json";
+  r.response.contentType =
+      table ? "application/json;as=Table;v=v1;g=meta.k8s.io" : "application/json";
   r.stream = stream;
   return r;
 }
@@ -1287,7 +1326,7 @@ Status Handler::checkNamespaceExists(const std::string& ns) {
 }
 
 Status Handler::crossObjectChecks(const api::KindInfo& kind, const Value& obj) {
-  if (!(kind.kind == "IPPool" && kind.group == "projectcalico.org")) {
+  if (!hasCrossObjectRules(kind)) {
     return Status::ok();
   }
   auto r = engine_.range(storagePrefix(kind, ""));
@@ -1398,7 +1437,7 @@ Result<datastore::KeyValue> Handler::createObject(const api::KindInfo& kind, Val
   if (!manager.empty()) {
     recordUpdateOwnership(obj, Value::object(), manager, kind.apiVersion(), nowRfc3339());
   }
-  std::unique_lock<std::mutex> lk(kindLock(kind));
+  std::unique_lock<std::mutex> lk = lockForCrossChecks(kind);
   RETURN_IF_ERROR(crossObjectChecks(kind, obj));
   if (dryRun(req)) {
     return datastore::KeyValue{storageKey(kind, ns, name), encodeForStorage(obj), 0, 0, 0};
@@ -1450,7 +1489,7 @@ Result<datastore::KeyValue> Handler::updateObject(const api::KindInfo& kind, con
   if (!manager.empty() && req.header("content-type").find("apply-patch") == std::string::npos) {
     recordUpdateOwnership(obj, curNorm, manager, kind.apiVersion(), nowRfc3339());
   }
-  std::unique_lock<std::mutex> lk(kindLock(kind));
+  std::unique_lock<std::mutex> lk = lockForCrossChecks(kind);
   RETURN_IF_ERROR(crossObjectChecks(kind, obj));
   std::string key = storageKey(kind, obj.getString("metadata.namespace"), name);
   if (dryRun(req)) {
@@ -1468,8 +1507,8 @@ Result<datastore::KeyValue> Handler::updateObject(const api::KindInfo& kind, con
 
 Reply Handler::create(const Request& req, const Target& t) {
   if (t.kind->namespaced && t.ns.empty()) {
-    return errorReply(Status(Code::BadRequest, "a namespace is required to create " +
-                                                   resourceName(*t.kind)));
+    return errorReply(
+        Status(Code::BadRequest, "a namespace is required to create " + resourceName(*t.kind)));
   }
   auto body = parseBody(req);
   if (!body) {
@@ -1560,9 +1599,9 @@ Reply Handler::patch(const Request& req, const Target& t) {
       if (obj.getString("metadata.name").empty()) {
         obj["metadata"]["name"] = t.name;
       }
-      auto applied = applyServerSide(Value(), obj, req.param("fieldManager"),
-                                     req.param("force") == "true", t.kind->apiVersion(),
-                                     nowRfc3339());
+      auto applied =
+          applyServerSide(Value(), obj, req.param("fieldManager"), req.param("force") == "true",
+                          t.kind->apiVersion(), nowRfc3339());
       if (!applied) {
         return errorReply(applied.error(), t.kind, t.name);
       }

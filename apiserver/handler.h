@@ -3,9 +3,9 @@
 //
 // `Handler::handle()` turns one authenticated request into a reply, following Kubernetes API
 // conventions closely enough for real kubectl: discovery, OpenAPI v3, CRUD with resourceVersion
-// preconditions, list with label/field selectors and pagination, Table output, the four patch formats,
-// and watch streams. All state lives in the storage engine; the handler keeps only caches that can be
-// rebuilt (encoded watch events) and the set of open watch streams.
+// preconditions, list with label/field selectors and pagination, Table output, the four patch
+// formats, and watch streams. All state lives in the storage engine; the handler keeps only caches
+// that can be rebuilt (encoded watch events) and the set of open watch streams.
 //
 // Threading: handle() is thread-safe and may block on a store write (group commit); the transport
 // calls it from a worker pool, never from an I/O thread. Watch streams are fed from the engine's
@@ -74,9 +74,9 @@ struct Reply {
 };
 
 struct HandlerOptions {
-  std::string token;                      // required bearer token; empty disables auth
+  std::string token; // required bearer token; empty disables auth
   std::chrono::milliseconds bookmarkInterval{std::chrono::seconds(10)};
-  int64_t historyKeep = 100000;           // revisions of watch history kept before compaction
+  int64_t historyKeep = 100000; // revisions of watch history kept before compaction
   std::string serverAddress = "127.0.0.1:6443";
 };
 
@@ -127,6 +127,8 @@ private:
   Status checkNamespaceExists(const std::string& ns);
   Status crossObjectChecks(const api::KindInfo& kind, const Value& obj);
   std::mutex& kindLock(const api::KindInfo& kind);
+  // Held across a write whose validation reads other objects of the kind (IPPool overlap).
+  std::unique_lock<std::mutex> lockForCrossChecks(const api::KindInfo& kind);
 
   datastore::Engine& engine_;
   HandlerOptions opts_;

@@ -1,5 +1,4 @@
 #include "apiserver/handler.h"
-
 #include "datastore/store_engine.h"
 
 #include <gtest/gtest.h>
@@ -84,7 +83,8 @@ TEST_F(HandlerTest, InvalidObjectsAreRefusedWithFieldCausesAndStoreUnchanged) {
   EXPECT_EQ(r.response.status, 422) << r.response.body;
   Value st = json(r);
   EXPECT_EQ(st.getString("reason"), "Invalid");
-  EXPECT_NE(st.getString("message").find("spec.ipipMode"), std::string::npos) << st.getString("message");
+  EXPECT_NE(st.getString("message").find("spec.ipipMode"), std::string::npos)
+      << st.getString("message");
   ASSERT_TRUE(st.path("details.causes"));
   EXPECT_EQ(st.path("details.causes")->asArray()[0].getString("field"), "spec.ipipMode");
   Reply garbage = call("POST", "/apis/projectcalico.org/v3/ippools", "{not json");
@@ -147,16 +147,17 @@ TEST_F(HandlerTest, NamespacedObjectsNeedTheirNamespace) {
 TEST_F(HandlerTest, LabelSelectorsAndPagination) {
   for (int i = 0; i < 5; ++i) {
     std::string body = R"({"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkSet",
-      "metadata":{"name":"set-)" + std::to_string(i) + R"(","labels":{"parity":")" +
-                       (i % 2 ? "odd" : "even") + R"("}},"spec":{"nets":["10.0.)" +
-                       std::to_string(i) + R"(.0/24"]}})";
+      "metadata":{"name":"set-)" +
+                       std::to_string(i) + R"(","labels":{"parity":")" + (i % 2 ? "odd" : "even") +
+                       R"("}},"spec":{"nets":["10.0.)" + std::to_string(i) + R"(.0/24"]}})";
     ASSERT_EQ(call("POST", "/apis/projectcalico.org/v3/globalnetworksets", body).response.status,
               201);
   }
   Reply odd = call("GET", "/apis/projectcalico.org/v3/globalnetworksets", "", "",
                    {{"labelSelector", "parity=odd"}});
   EXPECT_EQ(json(odd)["items"].size(), 2u);
-  Reply page = call("GET", "/apis/projectcalico.org/v3/globalnetworksets", "", "", {{"limit", "2"}});
+  Reply page =
+      call("GET", "/apis/projectcalico.org/v3/globalnetworksets", "", "", {{"limit", "2"}});
   Value p1 = json(page);
   EXPECT_EQ(p1["items"].size(), 2u);
   std::string cont = p1.getString("metadata.continue");
@@ -196,7 +197,8 @@ public:
 TEST_F(HandlerTest, WatchStreamsFromAResourceVersion) {
   Value a = json(call("POST", "/apis/projectcalico.org/v3/ippools", kPool));
   Reply w = call("GET", "/apis/projectcalico.org/v3/ippools", "", "",
-                 {{"watch", "true"}, {"resourceVersion", a.getString("metadata.resourceVersion")},
+                 {{"watch", "true"},
+                  {"resourceVersion", a.getString("metadata.resourceVersion")},
                   {"allowWatchBookmarks", "true"}});
   ASSERT_TRUE(w.stream);
   auto sink = std::make_shared<CollectingSink>();

@@ -100,8 +100,7 @@ struct HttpServer::Impl {
 namespace {
 
 // One connection. `Stream` is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
-template <class Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
+template <class Stream> class Session : public std::enable_shared_from_this<Session<Stream>> {
 public:
   Session(HttpServer::Impl& server, Stream stream) : server_(server), stream_(std::move(stream)) {}
 
@@ -183,10 +182,9 @@ private:
     parser_->body_limit(server_.opts.bodyLimit);
     parser_->header_limit(64 * 1024);
     beast::get_lowest_layer(stream_).expires_after(server_.opts.requestTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       self->onRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
   }
 
   void onRead(beast::error_code ec) {
@@ -251,16 +249,15 @@ private:
     streamRes_->chunked(true);
     streamSer_.emplace(*streamRes_);
     beast::get_lowest_layer(stream_).expires_never();
-    http::async_write_header(stream_, *streamSer_,
-                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                               if (ec) {
-                                 self->endStream();
-                                 return;
-                               }
-                               self->watchPeer();
-                               self->stream_obj_->start(
-                                   std::make_shared<Sink>(self->weak_from_this()));
-                             });
+    http::async_write_header(
+        stream_, *streamSer_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) {
+            self->endStream();
+            return;
+          }
+          self->watchPeer();
+          self->stream_obj_->start(std::make_shared<Sink>(self->weak_from_this()));
+        });
   }
 
   // A watching client sends nothing more; any read completion means it went away.
@@ -305,15 +302,15 @@ private:
       if (text->empty()) {
         net::async_write(stream_, http::make_chunk_last(), done);
       } else {
-        net::async_write(stream_, http::make_chunk(net::buffer(*text)),
-                         [self = this->shared_from_this(), text, done](beast::error_code ec,
-                                                                       size_t n) {
-                           if (ec) {
-                             done(ec, n);
-                             return;
-                           }
-                           net::async_write(self->stream_, http::make_chunk_last(), done);
-                         });
+        net::async_write(
+            stream_, http::make_chunk(net::buffer(*text)),
+            [self = this->shared_from_this(), text, done](beast::error_code ec, size_t n) {
+              if (ec) {
+                done(ec, n);
+                return;
+              }
+              net::async_write(self->stream_, http::make_chunk_last(), done);
+            });
       }
       return;
     }
@@ -321,7 +318,8 @@ private:
       return;
     }
     writing_ = true;
-    auto owned = std::make_shared<std::vector<std::shared_ptr<const std::string>>>(std::move(batch));
+    auto owned =
+        std::make_shared<std::vector<std::shared_ptr<const std::string>>>(std::move(batch));
     std::vector<net::const_buffer> bufs;
     size_t bytes = 0;
     for (const auto& c : *owned) {

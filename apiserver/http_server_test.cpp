@@ -1,7 +1,6 @@
 // The transport's limits, over real loopback sockets: oversized bodies, unauthenticated requests,
 // and a watcher that stops reading (it must be dropped with a reason, not buffered without bound).
 #include "apiserver/http_server.h"
-
 #include "datastore/store_engine.h"
 
 #include <arpa/inet.h>

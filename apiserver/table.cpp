@@ -72,7 +72,8 @@ Value renderTable(const api::KindInfo& kind, const std::vector<Value>& objects,
     cells.push(obj.getString("metadata.name"));
     for (const api::Column* c : cols) {
       std::string v = c->cell ? c->cell(obj) : std::string();
-      if (c->type == "integer" && !v.empty() && v.find_first_not_of("-0123456789") == std::string::npos) {
+      if (c->type == "integer" && !v.empty() &&
+          v.find_first_not_of("-0123456789") == std::string::npos) {
         cells.push(Value(int64_t(std::stoll(v))));
       } else {
         cells.push(v);

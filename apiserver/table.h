@@ -15,8 +15,7 @@ namespace caracal::apiserver {
 // Columns: Name, the kind's columns (priority 1 shows only with -o wide), Age. Each row carries the
 // object's metadata (PartialObjectMetadata) so that kubectl can add NAMESPACE with -A, or the whole
 // object when `includeObject`.
-Value renderTable(const api::KindInfo& kind, const std::vector<Value>& objects,
-                  bool includeObject);
+Value renderTable(const api::KindInfo& kind, const std::vector<Value>& objects, bool includeObject);
 
 // "5s", "3m", "2h", "4d", "2y" from an RFC 3339 timestamp, as kubectl prints ages; "<unknown>" if
 // the timestamp is missing or malformed.

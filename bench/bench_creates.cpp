@@ -11,7 +11,6 @@
 #include "datastore/store_engine.h"
 
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <cstdio>
 #include <iostream>
@@ -44,8 +43,7 @@ std::string objectBody(const std::string& name, size_t idx) {
          "\"name\":\"" +
          name + "\",\"labels\":{\"bench\":\"creates\",\"idx\":\"" + std::to_string(idx) +
          "\"}},\"spec\":{\"nets\":[\"10." + std::to_string((idx >> 8) & 255) + "." +
-         std::to_string(idx & 255) + ".0/24\",\"fd00:" + hex16(idx) +
-         "::/64\"]}}";
+         std::to_string(idx & 255) + ".0/24\",\"fd00:" + hex16(idx) + "::/64\"]}}";
 }
 
 // What the server stores for the same object (the engine baseline writes this text).
@@ -56,8 +54,8 @@ std::string storedText(const std::string& name, size_t idx) {
          "\"},\"uid\":\"6f1c2d3e-0000-4000-8000-" + std::to_string(100000000000 + idx) +
          "\",\"creationTimestamp\":\"2026-01-01T00:00:00Z\",\"generation\":1},\"spec\":{"
          "\"nets\":[\"10." +
-         std::to_string((idx >> 8) & 255) + "." + std::to_string(idx & 255) + ".0/24\",\"fd00:" +
-         hex16(idx) + "::/64\"]}}";
+         std::to_string((idx >> 8) & 255) + "." + std::to_string(idx & 255) +
+         ".0/24\",\"fd00:" + hex16(idx) + "::/64\"]}}";
 }
 
 // Runs `workers` threads; worker w does its creates with `op(w, i)` until `perWorker` are done or
@@ -133,10 +131,10 @@ std::string figureLine(Phase& ph) {
 void printPhase(Phase& ph) {
   std::vector<double> copy = ph.latencyMs;
   Summary s = summarize(copy);
-  std::cout << "  " << ph.label << ": " << ph.ok << " created in " << fmt(ph.seconds, 2) << " s = "
-            << fmt(ph.seconds > 0 ? static_cast<double>(ph.ok) / ph.seconds : 0, 0)
-            << " creates/s; latency ms min " << fmt(s.min, 2) << " p50 " << fmt(s.p50, 2)
-            << " p90 " << fmt(s.p90, 2) << " p99 " << fmt(s.p99, 2) << " max " << fmt(s.max, 2);
+  std::cout << "  " << ph.label << ": " << ph.ok << " created in " << fmt(ph.seconds, 2)
+            << " s = " << fmt(ph.seconds > 0 ? static_cast<double>(ph.ok) / ph.seconds : 0, 0)
+            << " creates/s; latency ms min " << fmt(s.min, 2) << " p50 " << fmt(s.p50, 2) << " p90 "
+            << fmt(s.p90, 2) << " p99 " << fmt(s.p99, 2) << " max " << fmt(s.max, 2);
   if (ph.failed) {
     std::cout << "; FAILED " << ph.failed << " (first: " << ph.firstError << ")";
   }
@@ -155,10 +153,17 @@ int run(int argc, char** argv) {
   app.add_option("--per-client", perClient, "creates per client of the concurrent runs");
   app.add_option("--clients", clients, "client counts of the concurrent runs (e.g. 8 32)");
   app.add_option("--max-seconds", maxSeconds, "time bound of each run");
+  std::string sync = "normal";
+  app.add_option("--sqlite-sync", sync,
+                 "normal (WAL append, survives kill -9) or full (fsync per commit batch); applied "
+                 "to the server and to the in-process baselines")
+      ->check(CLI::IsMember({"normal", "full"}));
   CLI11_PARSE(app, argc, argv);
 
   installCleanupHandlers();
-  std::cout << "bench_creates\n" << machineDescription();
+  std::cout << "bench_creates (--sqlite-sync " << sync << ")\n" << machineDescription();
+  datastore::SqliteOptions sqlite;
+  sqlite.sync = sync == "full" ? datastore::SqliteSync::Full : datastore::SqliteSync::Normal;
 
   auto tmp = TempDir::make("caracal-bench-creates");
   if (!tmp) {
@@ -175,6 +180,7 @@ int run(int argc, char** argv) {
     so.binary = binary;
     so.dataDir = dir + "/data";
     so.logPath = dir + "/apiserver.log";
+    so.extraArgs = {"--sqlite-sync", sync};
     auto server = ApiServer::start(so);
     if (!server) {
       std::cerr << "error: " << server.error().message() << "\n";
@@ -186,26 +192,25 @@ int run(int argc, char** argv) {
 
     auto setup = [&ep](int) { return HttpsConnection::open(ep); };
     auto create = [](const std::string& prefix) {
-      return [prefix](Result<std::unique_ptr<HttpsConnection>>& conn, int w,
-                      size_t i) -> std::string {
-        if (!conn) {
-          return conn.error().message();
-        }
-        std::string name = prefix + std::to_string(w) + "-" + std::to_string(i);
-        auto r = (*conn)->request("POST", kCollection,
-                                  objectBody(name, static_cast<size_t>(w) * 1000000 + i));
-        if (!r) {
-          return r.error().message();
-        }
-        if (r->status != 201) {
-          return "HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300);
-        }
-        return "";
-      };
+      return
+          [prefix](Result<std::unique_ptr<HttpsConnection>>& conn, int w, size_t i) -> std::string {
+            if (!conn) {
+              return conn.error().message();
+            }
+            std::string name = prefix + std::to_string(w) + "-" + std::to_string(i);
+            auto r = (*conn)->request("POST", kCollection,
+                                      objectBody(name, static_cast<size_t>(w) * 1000000 + i));
+            if (!r) {
+              return r.error().message();
+            }
+            if (r->status != 201) {
+              return "HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300);
+            }
+            return "";
+          };
     };
     double cpu0 = (*server)->cpuSeconds();
-    phases.push_back(
-        runPhase("1 client, https", 1, sequential, maxSeconds, setup, create("seq-")));
+    phases.push_back(runPhase("1 client, https", 1, sequential, maxSeconds, setup, create("seq-")));
     printPhase(phases.back());
     for (int n : clients) {
       phases.push_back(runPhase(std::to_string(n) + " clients, https", n, perClient, maxSeconds,
@@ -217,8 +222,8 @@ int run(int argc, char** argv) {
     for (const auto& p : phases) {
       total += p.ok;
     }
-    std::cout << "  server CPU: " << fmt(cpu, 2) << " s for " << total << " creates = "
-              << fmt(total ? cpu * 1e6 / static_cast<double>(total) : 0, 0)
+    std::cout << "  server CPU: " << fmt(cpu, 2) << " s for " << total
+              << " creates = " << fmt(total ? cpu * 1e6 / static_cast<double>(total) : 0, 0)
               << " us/create; RSS " << (*server)->rssKib() / 1024 << " MiB\n";
     // Spot check: the objects are there.
     if (auto conn = HttpsConnection::open(ep)) {
@@ -238,8 +243,8 @@ int run(int argc, char** argv) {
   // --- the REST handler in-process over the same engine kind (no HTTP, no TLS) ---
   size_t handlerBase = phases.size();
   {
-    auto engine = datastore::makeSqliteEngine(dir + "/handler.db", datastore::StoreOptions{},
-                                              datastore::SqliteOptions{});
+    auto engine =
+        datastore::makeSqliteEngine(dir + "/handler.db", datastore::StoreOptions{}, sqlite);
     if (!engine) {
       std::cerr << "error: " << engine.error().message() << "\n";
       return 1;
@@ -255,10 +260,9 @@ int run(int argc, char** argv) {
         req.body = objectBody(prefix + std::to_string(w) + "-" + std::to_string(i),
                               static_cast<size_t>(w) * 1000000 + i);
         apiserver::Reply r = handler.handle(req);
-        return r.response.status == 201
-                   ? ""
-                   : "HTTP " + std::to_string(r.response.status) + ": " +
-                         r.response.body.substr(0, 300);
+        return r.response.status == 201 ? ""
+                                        : "HTTP " + std::to_string(r.response.status) + ": " +
+                                              r.response.body.substr(0, 300);
       };
     };
     phases.push_back(runPhase("1 thread, handler", 1, sequential, maxSeconds, setup, create("h-")));
@@ -274,8 +278,8 @@ int run(int argc, char** argv) {
   // --- the storage engine in-process (the same durability: SQLite WAL, one batch per commit) ---
   size_t engineBase = phases.size();
   {
-    auto engine = datastore::makeSqliteEngine(dir + "/engine.db", datastore::StoreOptions{},
-                                              datastore::SqliteOptions{});
+    auto engine =
+        datastore::makeSqliteEngine(dir + "/engine.db", datastore::StoreOptions{}, sqlite);
     if (!engine) {
       std::cerr << "error: " << engine.error().message() << "\n";
       return 1;
@@ -285,7 +289,8 @@ int run(int argc, char** argv) {
     auto create = [&e](const std::string& prefix) {
       return [&e, prefix](int, int w, size_t i) -> std::string {
         std::string name = prefix + std::to_string(w) + "-" + std::to_string(i);
-        auto r = e.create(kKeyPrefix + name, storedText(name, static_cast<size_t>(w) * 1000000 + i));
+        auto r =
+            e.create(kKeyPrefix + name, storedText(name, static_cast<size_t>(w) * 1000000 + i));
         return r ? "" : r.error().message();
       };
     };

@@ -12,7 +12,6 @@
 #include "datastore/store_engine.h"
 
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -145,9 +144,9 @@ int run(int argc, char** argv) {
   double base = 0;
   size_t round = 0;
   for (int n : watcherCounts) {
-    auto engine = datastore::makeSqliteEngine((*tmp)->path() + "/store-" + std::to_string(round) +
-                                                  ".db",
-                                              datastore::StoreOptions{}, datastore::SqliteOptions{});
+    auto engine =
+        datastore::makeSqliteEngine((*tmp)->path() + "/store-" + std::to_string(round) + ".db",
+                                    datastore::StoreOptions{}, datastore::SqliteOptions{});
     if (!engine) {
       std::cerr << "error: " << engine.error().message() << "\n";
       return 1;
@@ -209,11 +208,10 @@ int run(int argc, char** argv) {
       if (n == watcherCounts.front()) {
         base = s.p50;
       }
-      std::string line = "create via Handler with " + std::to_string(n) +
-                         " watch streams: mean " + fmt(s.mean, 0) + " us, p50 " + fmt(s.p50, 0) +
-                         " us, p99 " + fmt(s.p99, 0) + " us (" +
-                         fmt(static_cast<double>(creates) / secs, 0) + " creates/s; chunks " +
-                         std::to_string(gChunks.load()) + ")";
+      std::string line = "create via Handler with " + std::to_string(n) + " watch streams: mean " +
+                         fmt(s.mean, 0) + " us, p50 " + fmt(s.p50, 0) + " us, p99 " +
+                         fmt(s.p99, 0) + " us (" + fmt(static_cast<double>(creates) / secs, 0) +
+                         " creates/s; chunks " + std::to_string(gChunks.load()) + ")";
       if (n > watcherCounts.front() && n > 0) {
         line += "; fan-out cost (p50 growth) " + fmt((s.p50 - base) / n * 1000, 0) +
                 " ns per watcher per event on the commit path";

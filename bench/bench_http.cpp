@@ -6,7 +6,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -37,7 +36,9 @@ Status loadCa(ssl::context& ctx, const std::string& caPem) {
   return Status::ok();
 }
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 } // namespace
 
@@ -49,7 +50,7 @@ struct HttpsConnection::Impl {
   net::io_context ioc;
   ssl::context ctx{ssl::context::tls_client};
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream; // tls
-  std::optional<beast::tcp_stream> plain;                      // !tls
+  std::optional<beast::tcp_stream> plain;                     // !tls
   beast::flat_buffer buffer;
   std::string hostHeader;
 
@@ -102,7 +103,8 @@ Result<std::unique_ptr<HttpsConnection>> HttpsConnection::open(const Endpoint& e
   beast::get_lowest_layer(s).socket().set_option(tcp::no_delay(true), ec);
   s.handshake(ssl::stream_base::client, ec);
   if (ec) {
-    return Status(Code::Unavailable, "TLS handshake with " + impl->hostHeader + ": " + ec.message());
+    return Status(Code::Unavailable,
+                  "TLS handshake with " + impl->hostHeader + ": " + ec.message());
   }
   return std::unique_ptr<HttpsConnection>(new HttpsConnection(std::move(impl)));
 }
@@ -141,7 +143,8 @@ Result<HttpResult> HttpsConnection::Impl::roundTrip(S& s, const std::string& met
   parser.header_limit(64 * 1024);
   http::read_header(s, buffer, parser, ec);
   if (ec) {
-    return Status(Code::Unavailable, method + " " + target + ": reading the header: " + ec.message());
+    return Status(Code::Unavailable,
+                  method + " " + target + ": reading the header: " + ec.message());
   }
   HttpResult out;
   out.headerSeconds = since(t0);
@@ -202,8 +205,7 @@ namespace {
 
 class Watcher : public std::enable_shared_from_this<Watcher> {
 public:
-  Watcher(WatchFleet::Impl& fleet, size_t index)
-      : fleet_(fleet), index_(index), rbuf_(64 * 1024) {
+  Watcher(WatchFleet::Impl& fleet, size_t index) : fleet_(fleet), index_(index), rbuf_(64 * 1024) {
     result_.latencyUs.assign(fleet.opts.expectedEvents, kMissing);
     auto strand = net::make_strand(fleet.ioc);
     if (fleet.opts.endpoint.tls) {

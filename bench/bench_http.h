@@ -60,12 +60,12 @@ struct WatchFleetOptions {
 };
 
 struct WatcherResult {
-  uint64_t events = 0;   // ADDED/MODIFIED/DELETED lines
-  uint64_t stamped = 0;  // events with a readable stamp in range
-  uint64_t bytes = 0;    // de-chunked body bytes
-  uint64_t reads = 0;    // read completions with body data
-  bool ended = false;    // the server ended the stream or the connection failed
-  std::string endReason; // why, when ended
+  uint64_t events = 0;             // ADDED/MODIFIED/DELETED lines
+  uint64_t stamped = 0;            // events with a readable stamp in range
+  uint64_t bytes = 0;              // de-chunked body bytes
+  uint64_t reads = 0;              // read completions with body data
+  bool ended = false;              // the server ended the stream or the connection failed
+  std::string endReason;           // why, when ended
   std::vector<uint32_t> latencyUs; // by seq; kMissing when not received
 };
 

@@ -15,11 +15,11 @@
 #include "datastore/store_engine.h"
 
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <random>
+#include <sys/resource.h>
 #include <thread>
 
 namespace caracal::bench {
@@ -57,6 +57,12 @@ std::string uidFor(size_t i, uint64_t salt) {
                 static_cast<unsigned>((a >> 12) & 0xfff),
                 static_cast<unsigned long long>(i + (salt & 0xffffffffULL)));
   return buf;
+}
+
+long minorFaults() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
 }
 
 std::string percentEncode(const std::string& s) {
@@ -108,7 +114,8 @@ Result<Value> templateFromServer(const Endpoint& ep) {
   ASSIGN_OR_RETURN(HttpResult got,
                    conn->request("GET", std::string(kCollection) + "/" + objectName(0)));
   if (got.status != 200) {
-    return Status(Code::Internal, "reading the template object: HTTP " + std::to_string(got.status));
+    return Status(Code::Internal,
+                  "reading the template object: HTTP " + std::to_string(got.status));
   }
   ASSIGN_OR_RETURN(Value v, parseJson(got.body));
   v["metadata"].erase("resourceVersion");
@@ -142,7 +149,7 @@ Status populate(const std::string& dbPath, const Value& tmpl, size_t total, int 
         Value nets = Value::array();
         for (size_t k = 0; k < 4; ++k) {
           nets.push(std::to_string(10 + k) + "." + std::to_string((i >> 8) & 255) + "." +
-                         std::to_string(i & 255) + ".0/24");
+                    std::to_string(i & 255) + ".0/24");
         }
         obj["spec"]["nets"] = std::move(nets);
         auto r = engine->create(kKeyPrefix + name, toJson(obj));
@@ -240,10 +247,10 @@ int run(int argc, char** argv) {
     std::cerr << "error: " << server.error().message() << "\n";
     return 1;
   }
-  std::cout << "caracal-apiserver pid " << (*server)->pid() << " on https://127.0.0.1:"
-            << (*server)->endpoint().port << ", started (store loaded) in "
-            << fmt(secondsSince(startAt), 2) << " s, RSS " << (*server)->rssKib() / 1024
-            << " MiB\n";
+  std::cout << "caracal-apiserver pid " << (*server)->pid()
+            << " on https://127.0.0.1:" << (*server)->endpoint().port
+            << ", started (store loaded) in " << fmt(secondsSince(startAt), 2) << " s, RSS "
+            << (*server)->rssKib() / 1024 << " MiB\n";
   auto conn = HttpsConnection::open((*server)->endpoint());
   if (!conn) {
     std::cerr << "error: " << conn.error().message() << "\n";
@@ -328,7 +335,7 @@ int run(int argc, char** argv) {
 
   // 4. The same list in-process, to split the time between the store, the REST handler and the
   // transport: engine range() alone, then Handler::handle() (range + encoding), no HTTP/TLS.
-  std::vector<double> rangeTimes, handlerTimes, encodeTimes;
+  std::vector<double> rangeTimes, handlerTimes, encodeTimes, handlerFaults;
   if (!failed) {
     auto engine = datastore::makeSqliteEngine(so.dataDir + "/store.db", datastore::StoreOptions{},
                                               datastore::SqliteOptions{});
@@ -363,9 +370,11 @@ int run(int argc, char** argv) {
         apiserver::Request req;
         req.method = "GET";
         req.path = kCollection;
+        long faults0 = minorFaults();
         t0 = Clock::now();
         apiserver::Reply rep = handler.handle(req);
         handlerTimes.push_back(secondsSince(t0));
+        handlerFaults.push_back(static_cast<double>(minorFaults() - faults0));
         if (rep.response.status != 200 || rep.response.body.size() != fullBytes) {
           std::cerr << "error: in-process list: HTTP " << rep.response.status << ", "
                     << rep.response.body.size() << " bytes\n";
@@ -375,7 +384,8 @@ int run(int argc, char** argv) {
       handler.shutdown();
       std::cout << "  in-process (same store): engine range() median " << fmt(median(rangeTimes), 3)
                 << " s; encoding the items alone " << fmt(median(encodeTimes), 3)
-                << " s; Handler::handle(list) median " << fmt(median(handlerTimes), 3) << " s\n";
+                << " s; Handler::handle(list) median " << fmt(median(handlerTimes), 3) << " s ("
+                << fmt(median(handlerFaults), 0) << " minor page faults per call)\n";
     }
   }
 
@@ -394,9 +404,9 @@ int run(int argc, char** argv) {
               << "\n";
   }
   if (!handlerTimes.empty()) {
-    std::cout << "list " << objects << " objects (in-process Handler, no HTTP/TLS): "
-              << fmt(median(handlerTimes), 3) << " s median; engine range() alone "
-              << fmt(median(rangeTimes), 3) << " s\n";
+    std::cout << "list " << objects
+              << " objects (in-process Handler, no HTTP/TLS): " << fmt(median(handlerTimes), 3)
+              << " s median; engine range() alone " << fmt(median(rangeTimes), 3) << " s\n";
   }
   if (failed) {
     std::cout << "bench_list: FAILED (see errors above)\n";

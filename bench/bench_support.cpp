@@ -1,13 +1,5 @@
 #include "bench/bench_support.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -16,12 +8,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <numeric>
+#include <signal.h>
 #include <sstream>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 #ifndef CARACAL_BENCH_APISERVER
 #define CARACAL_BENCH_APISERVER "caracal-apiserver"
@@ -121,7 +120,7 @@ double secondsSince(Clock::time_point t) {
 }
 
 void installCleanupHandlers() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = onSignal;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
@@ -132,7 +131,7 @@ void installCleanupHandlers() {
 }
 
 uint64_t raiseFdLimit(uint64_t want) {
-  struct rlimit rl{};
+  struct rlimit rl {};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
     return 0;
   }
@@ -269,8 +268,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiServerOptions opts) {
   bool tls = std::find(server->opts_.extraArgs.begin(), server->opts_.extraArgs.end(),
                        "--insecure-http") == server->opts_.extraArgs.end();
   server->endpoint_.tls = tls;
-  const std::string marker =
-      tls ? "server: https://127.0.0.1:" : "server: http://127.0.0.1:";
+  const std::string marker = tls ? "server: https://127.0.0.1:" : "server: http://127.0.0.1:";
   size_t at = kc.find(marker);
   if (at == std::string::npos) {
     return Status(Code::Internal, kubeconfig + " has no \"" + marker + "PORT\" line");
@@ -315,8 +313,8 @@ Status ApiServer::stop(std::chrono::seconds grace) {
   }
   unregisterPid(pid);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return Status(Code::Internal, "caracal-apiserver exited abnormally (status " +
-                                      std::to_string(status) + ")");
+    return Status(Code::Internal,
+                  "caracal-apiserver exited abnormally (status " + std::to_string(status) + ")");
   }
   return Status::ok();
 }
@@ -456,7 +454,7 @@ std::string machineDescription() {
       out += "memory: " + fmt(kib / 1024 / 1024, 1) + " GiB\n";
     }
   }
-  struct utsname u{};
+  struct utsname u {};
   if (uname(&u) == 0) {
     out += std::string("kernel: ") + u.sysname + " " + u.release + " " + u.machine + "\n";
   }

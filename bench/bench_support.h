@@ -10,12 +10,11 @@
 
 #include "common/result.h"
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace caracal::bench {
@@ -59,10 +58,10 @@ struct Endpoint {
 };
 
 struct ApiServerOptions {
-  std::string binary;                  // caracal-apiserver
-  std::string dataDir;                 // --data-dir (created by the server when absent)
-  std::vector<std::string> extraArgs;  // e.g. {"--workers", "64"}
-  std::string logPath;                 // the server's stdout and stderr
+  std::string binary;                 // caracal-apiserver
+  std::string dataDir;                // --data-dir (created by the server when absent)
+  std::vector<std::string> extraArgs; // e.g. {"--workers", "64"}
+  std::string logPath;                // the server's stdout and stderr
   std::chrono::seconds startTimeout{60};
 };
 

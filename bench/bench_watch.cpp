@@ -7,15 +7,13 @@
 #include "bench/bench_support.h"
 
 #include <CLI/CLI.hpp>
-
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <sys/resource.h>
 #include <thread>
 
 namespace caracal::bench {
@@ -49,7 +47,7 @@ std::string objectBody(size_t obj, size_t seq, int64_t sentNs, bool update) {
 }
 
 double processCpuSeconds() {
-  struct rusage ru{};
+  struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
@@ -203,8 +201,9 @@ int run(int argc, char** argv) {
         bool update = i >= half;
         size_t obj = update ? i - half : i;
         std::string body = objectBody(obj, i, nowNs(), update);
-        auto r = update ? conn.request("PUT", std::string(kCollection) + "/" + objectName(obj), body)
-                        : conn.request("POST", kCollection, body);
+        auto r = update
+                     ? conn.request("PUT", std::string(kCollection) + "/" + objectName(obj), body)
+                     : conn.request("POST", kCollection, body);
         double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         int want = update ? 200 : 201;
         if (r && r->status == want) {
@@ -247,7 +246,8 @@ int run(int argc, char** argv) {
   double writeSeconds = secondsSince(writeStart);
   auto drainStart = Clock::now();
   while (fleet.eventsReceived() < expectedTotal &&
-         fleet.endedCount() < static_cast<size_t>(watchers) && secondsSince(drainStart) < drainSeconds) {
+         fleet.endedCount() < static_cast<size_t>(watchers) &&
+         secondsSince(drainStart) < drainSeconds) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (secondsSince(lastPrint) >= 2) {
       progress("draining");
@@ -306,8 +306,8 @@ int run(int argc, char** argv) {
       }
     }
     Summary ps = summarizeU32(part);
-    std::cout << "  events " << b * tenth << "-" << std::min(events, (b + 1) * tenth) - 1 << ": p50 "
-              << fmt(ps.p50 / 1000, 1) << " p99 " << fmt(ps.p99 / 1000, 1) << " max "
+    std::cout << "  events " << b * tenth << "-" << std::min(events, (b + 1) * tenth) - 1
+              << ": p50 " << fmt(ps.p50 / 1000, 1) << " p99 " << fmt(ps.p99 / 1000, 1) << " max "
               << fmt(ps.max / 1000, 1) << " (" << ps.count << " deliveries)\n";
   }
   std::vector<uint32_t> spread, first;
@@ -338,10 +338,10 @@ int run(int argc, char** argv) {
 
   std::cout << "\nwriters: " << wok << " writes ok, " << wfailed << " failed"
             << (wErr.empty() ? "" : " (first: " + wErr + ")") << " in " << fmt(writeSeconds, 2)
-            << " s = " << fmt(static_cast<double>(wok) / writeSeconds, 0)
-            << " writes/s (target " << fmt(rate, 0) << "/s, max lag behind schedule "
-            << fmt(maxLag, 1) << " ms); write latency ms p50 " << fmt(wl.p50, 2) << " p99 "
-            << fmt(wl.p99, 2) << " max " << fmt(wl.max, 2) << "\n";
+            << " s = " << fmt(static_cast<double>(wok) / writeSeconds, 0) << " writes/s (target "
+            << fmt(rate, 0) << "/s, max lag behind schedule " << fmt(maxLag, 1)
+            << " ms); write latency ms p50 " << fmt(wl.p50, 2) << " p99 " << fmt(wl.p99, 2)
+            << " max " << fmt(wl.max, 2) << "\n";
   std::cout << "drain after the last write: " << fmt(drainSecs, 2) << " s\n";
   std::cout << "first watcher to receive an event (write sent -> first delivery), ms: p50 "
             << fmt(fs.p50 / 1000, 2) << " p99 " << fmt(fs.p99 / 1000, 2) << " max "
@@ -368,9 +368,9 @@ int run(int argc, char** argv) {
 
   std::cout << "\nsummary\n";
   std::cout << "watch latency (" << watchers << " watchers, " << events << " events at "
-            << fmt(rate, 0) << "/s, " << scheme << "): p50 " << fmt(lat.p50 / 1000, 2) << " ms, p99 "
-            << fmt(lat.p99 / 1000, 2) << " ms, p99.9 " << fmt(lat.p999 / 1000, 2) << " ms, max "
-            << fmt(lat.max / 1000, 2) << " ms\n";
+            << fmt(rate, 0) << "/s, " << scheme << "): p50 " << fmt(lat.p50 / 1000, 2)
+            << " ms, p99 " << fmt(lat.p99 / 1000, 2) << " ms, p99.9 " << fmt(lat.p999 / 1000, 2)
+            << " ms, max " << fmt(lat.max / 1000, 2) << " ms\n";
   std::cout << "watch deliveries: " << delivered << " of " << expectedTotal << " expected ("
             << complete << "/" << watchers << " watchers got all " << events << " events, "
             << dropped << " dropped)\n";

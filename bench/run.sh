@@ -22,9 +22,19 @@ for b in bench_creates bench_list bench_watch bench_fanout; do
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/caracal-bench-run-XXXXXX")
+child=""
 cleanup() { rm -rf "$WORK"; }
+# On INT/TERM, pass the signal on to the running benchmark (which stops its server and removes its
+# directory), wait for it, then leave; the EXIT trap removes everything else.
+interrupted() {
+  if [[ -n $child ]]; then
+    kill -TERM "$child" 2>/dev/null
+    wait "$child" 2>/dev/null
+  fi
+  exit 130
+}
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap interrupted INT TERM
 export TMPDIR="$WORK"
 
 status=0
@@ -35,8 +45,13 @@ run() {
   shift
   echo "=== $name $*"
   local log="$WORK/$name.log"
-  "$BIN/$name" "$@" 2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
+  # In the background with `wait`, so that a signal to this script is handled at once.
+  "$BIN/$name" "$@" > >(tee "$log") 2>&1 &
+  child=$!
+  wait "$child"
+  local rc=$?
+  child=""
+  wait # for tee to flush
   if [[ $rc -ne 0 ]]; then
     echo "=== $name FAILED (exit $rc)"
     status=1

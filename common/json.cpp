@@ -1,13 +1,13 @@
 // The only translation unit that instantiates RapidJSON for generic documents.
 #include "common/value.h"
 
+#include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
-#include <climits>
-#include <cstdlib>
 
 namespace caracal {
 
@@ -79,13 +79,27 @@ void appendString(std::string& out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
-    case '\b': out += "\\b"; break;
-    case '\f': out += "\\f"; break;
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    case '\b':
+      out += "\\b";
+      break;
+    case '\f':
+      out += "\\f";
+      break;
     default:
       if (c < 0x20) {
         out += "\\u00";
@@ -122,11 +136,21 @@ void indent(std::string& out, int level) {
 
 void write(std::string& out, const Value& v, bool pretty, int level) {
   switch (v.type()) {
-  case Value::Type::Null: out += "null"; break;
-  case Value::Type::Bool: out += v.asBool() ? "true" : "false"; break;
-  case Value::Type::Int: out += std::to_string(v.asInt()); break;
-  case Value::Type::Double: appendDouble(out, v.asDouble()); break;
-  case Value::Type::String: appendString(out, v.asString()); break;
+  case Value::Type::Null:
+    out += "null";
+    break;
+  case Value::Type::Bool:
+    out += v.asBool() ? "true" : "false";
+    break;
+  case Value::Type::Int:
+    out += std::to_string(v.asInt());
+    break;
+  case Value::Type::Double:
+    appendDouble(out, v.asDouble());
+    break;
+  case Value::Type::String:
+    appendString(out, v.asString());
+    break;
   case Value::Type::Array: {
     const auto& a = v.asArray();
     out.push_back('[');

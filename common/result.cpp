@@ -4,19 +4,32 @@ namespace caracal {
 
 const char* codeName(Code c) {
   switch (c) {
-  case Code::Ok: return "Ok";
-  case Code::Invalid: return "Invalid";
-  case Code::BadRequest: return "BadRequest";
-  case Code::NotFound: return "NotFound";
-  case Code::AlreadyExists: return "AlreadyExists";
-  case Code::Conflict: return "Conflict";
-  case Code::Gone: return "Gone";
-  case Code::Unauthorized: return "Unauthorized";
-  case Code::Forbidden: return "Forbidden";
-  case Code::TooLarge: return "TooLarge";
-  case Code::Timeout: return "Timeout";
-  case Code::Unavailable: return "Unavailable";
-  case Code::Internal: return "Internal";
+  case Code::Ok:
+    return "Ok";
+  case Code::Invalid:
+    return "Invalid";
+  case Code::BadRequest:
+    return "BadRequest";
+  case Code::NotFound:
+    return "NotFound";
+  case Code::AlreadyExists:
+    return "AlreadyExists";
+  case Code::Conflict:
+    return "Conflict";
+  case Code::Gone:
+    return "Gone";
+  case Code::Unauthorized:
+    return "Unauthorized";
+  case Code::Forbidden:
+    return "Forbidden";
+  case Code::TooLarge:
+    return "TooLarge";
+  case Code::Timeout:
+    return "Timeout";
+  case Code::Unavailable:
+    return "Unavailable";
+  case Code::Internal:
+    return "Internal";
   }
   return "Unknown";
 }

@@ -2,9 +2,10 @@
 // Errors as values.
 //
 // Every fallible call returns `Status` (no value) or `Result<T>`; nothing throws across components.
-// An error carries a `Code` (what kind of failure, mapped one-to-one onto Kubernetes Status reasons by
-// the apiserver), a human message, and, for validation failures, the list of field causes so that the
-// apiserver and caracalctl print the same text. The API mirrors std::expected so a later swap is a rename.
+// An error carries a `Code` (what kind of failure, mapped one-to-one onto Kubernetes Status reasons
+// by the apiserver), a human message, and, for validation failures, the list of field causes so
+// that the apiserver and caracalctl print the same text. The API mirrors std::expected so a later
+// swap is a rename.
 
 #include <cassert>
 #include <optional>

@@ -12,13 +12,20 @@ const Value::Object kEmptyObject;
 
 const char* Value::typeName(Type t) {
   switch (t) {
-  case Type::Null: return "null";
-  case Type::Bool: return "boolean";
-  case Type::Int: return "integer";
-  case Type::Double: return "number";
-  case Type::String: return "string";
-  case Type::Array: return "array";
-  case Type::Object: return "object";
+  case Type::Null:
+    return "null";
+  case Type::Bool:
+    return "boolean";
+  case Type::Int:
+    return "integer";
+  case Type::Double:
+    return "number";
+  case Type::String:
+    return "string";
+  case Type::Array:
+    return "array";
+  case Type::Object:
+    return "object";
   }
   return "unknown";
 }
@@ -167,10 +174,14 @@ bool Value::operator==(const Value& other) const {
     return false;
   }
   switch (type()) {
-  case Type::Null: return true;
-  case Type::Bool: return asBool() == other.asBool();
-  case Type::String: return asString() == other.asString();
-  case Type::Array: return asArray() == other.asArray();
+  case Type::Null:
+    return true;
+  case Type::Bool:
+    return asBool() == other.asBool();
+  case Type::String:
+    return asString() == other.asString();
+  case Type::Array:
+    return asArray() == other.asArray();
   case Type::Object: {
     const Object& a = asObject();
     const Object& b = other.asObject();
@@ -185,13 +196,15 @@ bool Value::operator==(const Value& other) const {
     }
     return true;
   }
-  default: return false;
+  default:
+    return false;
   }
 }
 
 Result<std::vector<Value>> parseDocuments(std::string_view text) {
   size_t i = 0;
-  while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) {
+  while (i < text.size() &&
+         (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) {
     ++i;
   }
   if (i < text.size() && (text[i] == '{' || text[i] == '[')) {

@@ -1,8 +1,8 @@
 #pragma once
 // A JSON-shaped document value: the in-memory form of every API object.
 //
-// Objects keep their keys in insertion order (so that printed output follows the order a schema or a
-// user wrote) but compare equal regardless of order. Integers and doubles are kept apart so that
+// Objects keep their keys in insertion order (so that printed output follows the order a schema or
+// a user wrote) but compare equal regardless of order. Integers and doubles are kept apart so that
 // `order: 100` round-trips as 100 and not 100.0. The JSON codec (RapidJSON) and the YAML codec
 // (yaml-cpp) live in single translation units; this header pulls in neither.
 
@@ -41,7 +41,8 @@ public:
   static Value object() { return Value(Object{}); }
 
   Type type() const { return static_cast<Type>(v_.index()); }
-  static const char* typeName(Type t); // "null", "boolean", "integer", "number", "string", "array", "object"
+  static const char*
+  typeName(Type t); // "null", "boolean", "integer", "number", "string", "array", "object"
   const char* typeName() const { return typeName(type()); }
   bool isNull() const { return type() == Type::Null; }
   bool isBool() const { return type() == Type::Bool; }
@@ -103,8 +104,8 @@ Result<std::vector<Value>> parseYamlDocuments(std::string_view text);
 Result<Value> parseYaml(std::string_view text);
 std::string toYaml(const Value& v);
 
-// Parses JSON when the text starts with '{' or '[' (after whitespace), otherwise YAML; returns every
-// document (a JSON text is one document).
+// Parses JSON when the text starts with '{' or '[' (after whitespace), otherwise YAML; returns
+// every document (a JSON text is one document).
 Result<std::vector<Value>> parseDocuments(std::string_view text);
 
 } // namespace caracal

@@ -29,7 +29,8 @@ TEST(Value, JsonErrorsSayWhere) {
 }
 
 TEST(Value, YamlScalarsFollowCoreSchema) {
-  auto v = parseYaml("a: 1\nb: '1'\nc: true\nd: \"true\"\ne: 1.5\nf: ~\ng: all()\nh: 192.168.0.0/16\n");
+  auto v =
+      parseYaml("a: 1\nb: '1'\nc: true\nd: \"true\"\ne: 1.5\nf: ~\ng: all()\nh: 192.168.0.0/16\n");
   ASSERT_TRUE(v) << v.error().str();
   EXPECT_TRUE(v->find("a")->isInt());
   EXPECT_TRUE(v->find("b")->isString());

@@ -80,7 +80,8 @@ Result<Value> convert(const YAML::Node& n, int depth) {
   }
   switch (n.Type()) {
   case YAML::NodeType::Undefined:
-  case YAML::NodeType::Null: return Value();
+  case YAML::NodeType::Null:
+    return Value();
   case YAML::NodeType::Scalar: {
     // A quoted scalar carries the non-specific tag "!"; a plain one "?".
     if (n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str" || n.Tag() == "!!str") {
@@ -131,8 +132,8 @@ bool needsQuotes(const std::string& s) {
   if (!plainScalar(s).isString()) {
     return true;
   }
-  static const std::string kWords[] = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On",
-                                       "Off", "YES", "NO", "ON", "OFF", "Y", "N"};
+  static const std::string kWords[] = {"yes", "no",  "on",  "off", "y",  "n",   "Yes", "No",
+                                       "On",  "Off", "YES", "NO",  "ON", "OFF", "Y",   "N"};
   for (const auto& w : kWords) {
     if (s == w) {
       return true;
@@ -147,7 +148,8 @@ bool needsQuotes(const std::string& s) {
   }
   // YAML 1.1 readers take "9000:9010" (digits and colons) for a base-60 number.
   if (std::isdigit(static_cast<unsigned char>(s[0])) &&
-      s.find_first_not_of("0123456789:._") == std::string::npos && s.find(':') != std::string::npos) {
+      s.find_first_not_of("0123456789:._") == std::string::npos &&
+      s.find(':') != std::string::npos) {
     return true;
   }
   if (s.back() == ' ' || s.back() == ':') {
@@ -193,19 +195,31 @@ void emitString(std::string& out, const std::string& s) {
 
 void emitScalar(std::string& out, const Value& v) {
   switch (v.type()) {
-  case Value::Type::Null: out += "null"; break;
-  case Value::Type::Bool: out += v.asBool() ? "true" : "false"; break;
-  case Value::Type::Int: out += std::to_string(v.asInt()); break;
-  case Value::Type::Double: out += toJson(v); break;
-  case Value::Type::String: emitString(out, v.asString()); break;
-  case Value::Type::Array: out += "[]"; break;
-  case Value::Type::Object: out += "{}"; break;
+  case Value::Type::Null:
+    out += "null";
+    break;
+  case Value::Type::Bool:
+    out += v.asBool() ? "true" : "false";
+    break;
+  case Value::Type::Int:
+    out += std::to_string(v.asInt());
+    break;
+  case Value::Type::Double:
+    out += toJson(v);
+    break;
+  case Value::Type::String:
+    emitString(out, v.asString());
+    break;
+  case Value::Type::Array:
+    out += "[]";
+    break;
+  case Value::Type::Object:
+    out += "{}";
+    break;
   }
 }
 
-bool isCollection(const Value& v) {
-  return (v.isArray() || v.isObject()) && v.size() > 0;
-}
+bool isCollection(const Value& v) { return (v.isArray() || v.isObject()) && v.size() > 0; }
 
 void emit(std::string& out, const Value& v, int level);
 
@@ -296,8 +310,8 @@ Result<Value> parseYaml(std::string_view text) {
     return docs.error();
   }
   if (docs->size() != 1) {
-    return Status(Code::BadRequest, "expected one YAML document, found " +
-                                        std::to_string(docs->size()));
+    return Status(Code::BadRequest,
+                  "expected one YAML document, found " + std::to_string(docs->size()));
   }
   return std::move(docs->front());
 }

@@ -3,17 +3,18 @@
 //
 // Every successful write bumps the store-wide revision by one and stamps the key with it
 // (modRevision). Writes are conditional (create-if-absent, update/delete-if-modRevision), so
-// concurrent writers never lose an update: the loser gets Code::Conflict and retries after a re-read.
-// A watch streams every change under a prefix after a given revision, first replaying retained
-// history and then live changes, in revision order, with no gaps. History older than the compacted
-// revision is gone: watching from there fails with Code::Gone ("too old"), and clients relist.
+// concurrent writers never lose an update: the loser gets Code::Conflict and retries after a
+// re-read. A watch streams every change under a prefix after a given revision, first replaying
+// retained history and then live changes, in revision order, with no gaps. History older than the
+// compacted revision is gone: watching from there fails with Code::Gone ("too old"), and clients
+// relist.
 //
 // Durability: a write is acknowledged (the call returns) only once it is durable, so acknowledged
 // writes survive kill -9 of the process.
 //
 // Threading: every method is thread-safe. Watch callbacks are invoked from an engine thread, in
-// revision order, while the engine holds its fan-out lock: they must be quick and non-blocking (copy
-// or enqueue, then return), and must not call back into the engine.
+// revision order, while the engine holds its fan-out lock: they must be quick and non-blocking
+// (copy or enqueue, then return), and must not call back into the engine.
 
 #include "common/result.h"
 
@@ -74,8 +75,8 @@ public:
   virtual ~Engine() = default;
 
   virtual Result<std::optional<KeyValue>> get(const std::string& key) = 0;
-  // All keys starting with `prefix`, sorted, strictly after `startAfter` when it is not empty, at most
-  // `limit` (0 = no limit).
+  // All keys starting with `prefix`, sorted, strictly after `startAfter` when it is not empty, at
+  // most `limit` (0 = no limit).
   virtual Result<RangeResult> range(const std::string& prefix, int64_t limit = 0,
                                     const std::string& startAfter = "") = 0;
 

@@ -3,9 +3,9 @@
 //
 // The core owns all state in memory; a Journal only persists it. The core calls load() once, on the
 // thread that opens the engine, and then append() only from its single committer thread, so an
-// implementation needs no locking of its own. append() persists one commit batch atomically: after it
-// returns Ok the batch must survive a kill -9 of the process; after it fails, none of the batch may be
-// visible on the next load() (or the journal must refuse every later append, see below).
+// implementation needs no locking of its own. append() persists one commit batch atomically: after
+// it returns Ok the batch must survive a kill -9 of the process; after it fails, none of the batch
+// may be visible on the next load() (or the journal must refuse every later append, see below).
 //
 // Implementations: NullJournal (nothing persisted: the pure in-memory engine and the test fake) and
 // SqliteJournal (sqlite_journal.h).
@@ -30,7 +30,7 @@ struct JournalState {
 // One commit batch: events with consecutive revisions, ending at `revision`.
 struct JournalBatch {
   std::vector<EventPtr> events;
-  int64_t revision = 0;                   // the store revision after the batch
+  int64_t revision = 0;                     // the store revision after the batch
   std::optional<int64_t> compactedRevision; // set when the batch raises the compacted revision
 };
 

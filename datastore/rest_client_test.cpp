@@ -128,15 +128,14 @@ TEST(QueryEscapeTest, EncodesReservedCharacters) {
 }
 
 TEST(StatusDecodingTest, MapsReasonsMessagesAndCauses) {
-  auto st = statusFromResponse(reply(
-      422,
-      R"({"kind":"Status","apiVersion":"v1","status":"Failure",)"
-      R"("message":"IPPool.projectcalico.org \"p\" is invalid: )"
-      R"(spec.ipipMode: Unsupported value: \"sometimes\"",)"
-      R"("reason":"Invalid","code":422,"details":{"name":"p","kind":"IPPool",)"
-      R"("causes":[{"reason":"FieldValueNotSupported",)"
-      R"("message":"Unsupported value: \"sometimes\"","field":"spec.ipipMode"},)"
-      R"({"message":"Required value","field":"spec.cidr"}]}})"));
+  auto st = statusFromResponse(
+      reply(422, R"({"kind":"Status","apiVersion":"v1","status":"Failure",)"
+                 R"("message":"IPPool.projectcalico.org \"p\" is invalid: )"
+                 R"(spec.ipipMode: Unsupported value: \"sometimes\"",)"
+                 R"("reason":"Invalid","code":422,"details":{"name":"p","kind":"IPPool",)"
+                 R"("causes":[{"reason":"FieldValueNotSupported",)"
+                 R"("message":"Unsupported value: \"sometimes\"","field":"spec.ipipMode"},)"
+                 R"({"message":"Required value","field":"spec.cidr"}]}})"));
   EXPECT_EQ(st.code(), Code::Invalid);
   EXPECT_EQ(st.message(),
             "IPPool.projectcalico.org \"p\" is invalid: spec.ipipMode: Unsupported value: "

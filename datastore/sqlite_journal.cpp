@@ -1,7 +1,6 @@
 #include "datastore/sqlite_journal.h"
 
 #include <sqlite3.h>
-
 #include <string_view>
 
 namespace caracal::datastore {
@@ -65,8 +64,8 @@ public:
       }
       std::string actual = columnBytes(mode.get(), 0);
       if (actual != "wal") {
-        return Status(Code::Internal, "sqlite " + path_ + ": journal_mode is " + actual +
-                                          ", WAL is required");
+        return Status(Code::Internal,
+                      "sqlite " + path_ + ": journal_mode is " + actual + ", WAL is required");
       }
     }
     RETURN_IF_ERROR(exec(options.sync == SqliteSync::Full ? "PRAGMA synchronous=FULL"
@@ -112,8 +111,8 @@ public:
         return failure(rc, "reading meta");
       }
     }
-    ASSIGN_OR_RETURN(
-        Stmt kvs, prepare("SELECT key, value, create_revision, mod_revision, version FROM kv"));
+    ASSIGN_OR_RETURN(Stmt kvs,
+                     prepare("SELECT key, value, create_revision, mod_revision, version FROM kv"));
     int rc;
     while ((rc = sqlite3_step(kvs.get())) == SQLITE_ROW) {
       KeyValue kv;
@@ -235,9 +234,8 @@ private:
 
 Result<JournalPtr> openSqliteJournal(const std::string& path, SqliteOptions options) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);

@@ -3,20 +3,18 @@
 #include "datastore/conformance_suite.h"
 #include "datastore/sqlite_journal.h"
 
-#include <gtest/gtest.h>
-#include <sqlite3.h>
-
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstring>
+#include <gtest/gtest.h>
 #include <map>
 #include <mutex>
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
 #include <sstream>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 namespace caracal::datastore {
 namespace {
@@ -42,8 +40,8 @@ TEST(SqliteEngineTest, DataAndRevisionsSurviveReopen) {
     ASSERT_TRUE(engine);
     auto created = engine->create("/registry/ippools/a", R"({"cidr":"10.0.0.0/16"})");
     ASSERT_TRUE(created.hasValue());
-    auto updated = engine->update("/registry/ippools/a", R"({"cidr":"10.1.0.0/16"})",
-                                  created->modRevision);
+    auto updated =
+        engine->update("/registry/ippools/a", R"({"cidr":"10.1.0.0/16"})", created->modRevision);
     ASSERT_TRUE(updated.hasValue());
     a = *updated;
     ASSERT_TRUE(engine->create("/registry/ippools/b", "{}").hasValue());

@@ -1,8 +1,8 @@
 #include "datastore/store_engine.h"
 
 #include <algorithm>
-#include <cassert>
 #include <atomic>
+#include <cassert>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -41,10 +41,10 @@ using RequestPtr = std::unique_ptr<Request>;
 struct Watcher {
   uint64_t id = 0;
   std::string prefix;
-  int64_t lastRevision = 0;      // events at or below this are never delivered (again)
+  int64_t lastRevision = 0; // events at or below this are never delivered (again)
   WatchCallbacks callbacks;
-  std::vector<EventPtr> replay;  // history snapshot still to deliver, before any live event
-  bool cancelled = false;        // guarded by Hub::mu
+  std::vector<EventPtr> replay; // history snapshot still to deliver, before any live event
+  bool cancelled = false;       // guarded by Hub::mu
 };
 
 // The fan-out state. Shared with the Watch handles so that they may outlive the engine.
@@ -362,10 +362,9 @@ private:
       Outcome& outcome = outcomes[i];
       if (request.op == Request::Op::Compact) {
         if (request.revision > revision) {
-          outcome.status =
-              Status(Code::Invalid, "compact: revision " + std::to_string(request.revision) +
-                                        " is after the current revision " +
-                                        std::to_string(revision));
+          outcome.status = Status(Code::Invalid,
+                                  "compact: revision " + std::to_string(request.revision) +
+                                      " is after the current revision " + std::to_string(revision));
         } else if (request.revision > compacted) {
           compacted = request.revision;
           journalBatch.compactedRevision = compacted;
@@ -424,14 +423,23 @@ private:
         }
         return;
       }
-      apply(journalBatch);
     }
-    for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i]->done.set_value(std::move(outcomes[i]));
+    // Callers are completed once the batch is durable and visible to reads, before the watch
+    // fan-out (which can take a while with many watchers); the fan-out lock is still held, so no
+    // watch can register between the two and miss or repeat these events.
+    auto complete = [&] {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        batch[i]->done.set_value(std::move(outcomes[i]));
+      }
+    };
+    if (!journalBatch.events.empty() || journalBatch.compactedRevision) {
+      apply(journalBatch, complete);
+    } else {
+      complete();
     }
   }
 
-  void apply(const JournalBatch& batch) {
+  template <typename OnVisible> void apply(const JournalBatch& batch, OnVisible&& onVisible) {
     std::lock_guard<std::mutex> fanout(hub_->mu);
     {
       std::unique_lock<std::shared_mutex> lock(stateMu_);
@@ -459,6 +467,7 @@ private:
       historyFloor_ = std::max(historyFloor_, compacted);
       compacted_.store(compacted);
     }
+    onVisible();
     deliverLocked(batch.events);
   }
 
@@ -481,7 +490,8 @@ private:
       }
       matching.clear();
       for (const EventPtr& event : events) {
-        if (revisionOf(event) > watcher->lastRevision && hasPrefix(event->kv.key, watcher->prefix)) {
+        if (revisionOf(event) > watcher->lastRevision &&
+            hasPrefix(event->kv.key, watcher->prefix)) {
           matching.push_back(event);
         }
       }

@@ -4,10 +4,9 @@
 #include "datastore/conformance_suite.h"
 #include "datastore/store_engine.h"
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <condition_variable>
+#include <gtest/gtest.h>
 #include <mutex>
 #include <thread>
 
@@ -175,11 +174,11 @@ TEST(StoreEngineTest, ValidationSeesEarlierRequestsOfTheSameBatch) {
   StoreEngine& e = *engine;
   auto pending = queueBehindSlowCommit(
       e, *control,
-      {[&e] { return e.create("/x", "1"); },          // rev 2
-       [&e] { return e.create("/x", "again"); },      // AlreadyExists: sees the create above
-       [&e] { return e.update("/x", "2", 2); },       // rev 3
-       [&e] { return e.update("/x", "stale", 2); },   // Conflict
-       [&e] { return e.remove("/x", 3); },            // rev 4
+      {[&e] { return e.create("/x", "1"); },         // rev 2
+       [&e] { return e.create("/x", "again"); },     // AlreadyExists: sees the create above
+       [&e] { return e.update("/x", "2", 2); },      // rev 3
+       [&e] { return e.update("/x", "stale", 2); },  // Conflict
+       [&e] { return e.remove("/x", 3); },           // rev 4
        [&e] { return e.update("/x", "gone", 0); }}); // NotFound
   control->openGate();
   EXPECT_TRUE(pending[0]->result().hasValue());
@@ -263,9 +262,9 @@ TEST(StoreEngineTest, DestructionFailsQueuedRequestsAndFinishesTheBatchInFlight)
   EventCollector collector;
   auto watch = engine->watch("", 0, collector.callbacks());
   ASSERT_TRUE(watch.hasValue());
-  auto pending = queueBehindSlowCommit(e, *control,
-                                       {[&e] { return e.create("/q/1", "v"); },
-                                        [&e] { return e.create("/q/2", "v"); }});
+  auto pending = queueBehindSlowCommit(
+      e, *control,
+      {[&e] { return e.create("/q/1", "v"); }, [&e] { return e.create("/q/2", "v"); }});
   std::thread destroyer([&engine] { engine.reset(); });
   // Queued requests fail at once, even though the batch in flight is still stuck.
   EXPECT_EQ(pending[1]->result().code(), Code::Unavailable);

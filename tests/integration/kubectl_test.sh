@@ -70,9 +70,10 @@ expect_eq "label selector excludes others" "$out" ""
 
 # Watch: kubectl lists, then watches from the list's resourceVersion; the server ends the stream
 # after timeoutSeconds via --request-timeout.
-k get netpol -n prod -w --output-watch-events --request-timeout=4s >"$T/watch.out" 2>&1 &
+k get netpol -n prod -w --output-watch-events --request-timeout=8s >"$T/watch.out" 2>&1 &
 wpid=$!
-sleep 1.5
+for _ in $(seq 100); do grep -q allow-web "$T/watch.out" 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
 k label netpol allow-web -n prod watched=yes >/dev/null 2>&1
 k delete netpol allow-web -n prod >/dev/null 2>&1
 wait $wpid
