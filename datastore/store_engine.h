@@ -8,8 +8,9 @@
 // - Writes are linearised by one committer thread doing group commit: it takes every queued request
 //   (create/update/remove/compact), validates each in order against memory plus the earlier
 //   requests of the same batch, assigns consecutive revisions, persists the whole batch with ONE
-//   Journal::append(), then applies it to memory, fans the events out to watchers, and only then
-//   completes the callers. A failed append fails every request of its batch and changes nothing.
+//   Journal::append(), then applies it to memory, completes the callers and fans the events out
+//   to watchers (both under the fan-out lock, so no watch registers in between). A failed append
+//   fails every request of its batch and changes nothing.
 // - Watch callbacks (onEvents, including the replay of history) run on the committer thread while
 //   it holds the fan-out lock; all of one commit batch's matching events arrive in one onEvents
 //   call. onClose runs on the thread destroying the engine. Watch::cancel() takes the fan-out lock,
