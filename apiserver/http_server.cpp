@@ -436,6 +436,8 @@ Status HttpServer::start() {
     s.sslCtx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                           ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                           ssl::context::no_tlsv1_1);
+    // Idle TLS connections (most watchers, most of the time) give their read/write buffers back.
+    SSL_CTX_set_mode(s.sslCtx->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     s.sslCtx->use_certificate_chain(net::buffer(s.opts.certPem), ec);
     if (ec) {
       return Status(Code::Invalid, "serving certificate: " + ec.message());
