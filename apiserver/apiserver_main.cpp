@@ -28,7 +28,7 @@ struct Flags {
   double bookmarkSeconds = 10;
   int64_t historyEvents = 100000;
   int workers = 32;
-  std::string sqliteSync = "normal";
+  std::string sqliteSync = "full";
 };
 
 // "127.0.0.1:6443", "[::1]:6443", ":6443" -> host, port.

@@ -153,7 +153,7 @@ int run(int argc, char** argv) {
   app.add_option("--per-client", perClient, "creates per client of the concurrent runs");
   app.add_option("--clients", clients, "client counts of the concurrent runs (e.g. 8 32)");
   app.add_option("--max-seconds", maxSeconds, "time bound of each run");
-  std::string sync = "normal";
+  std::string sync = "full";
   app.add_option("--sqlite-sync", sync,
                  "normal (WAL append, survives kill -9) or full (fsync per commit batch); applied "
                  "to the server and to the in-process baselines")
