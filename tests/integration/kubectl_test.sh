@@ -106,6 +106,41 @@ expect_contains "kubectl get ippools table" "$out" "10.250.0.0/16"
 out=$(k get ippool pool-k -o jsonpath='{.spec.blockSize}' 2>&1)
 expect_eq "IPPool default blockSize is stored" "$out" "26"
 
+out=$(k patch ippool pool-k --type=json -p '[{"op":"replace","path":"/spec/natOutgoing","value":true}]' 2>&1)
+expect_contains "kubectl patch --type=json" "$out" "patched"
+out=$(k get ippool pool-k -o jsonpath='{.spec.natOutgoing}' 2>&1)
+expect_eq "JSON patch reached the store" "$out" "true"
+
+# A real Pod manifest round-trips (fields we do not model are kept).
+cat >"$T/pod.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1
+  namespace: prod
+  labels: {app: web}
+spec:
+  nodeName: node-a
+  serviceAccountName: default
+  containers:
+  - name: web
+    image: nginx:1.27
+    ports:
+    - {name: http, containerPort: 80, protocol: TCP}
+    resources:
+      limits: {cpu: 100m}
+YAML
+out=$(k create -f "$T/pod.yaml" 2>&1)
+expect_contains "kubectl create of a Pod" "$out" "pod/web-1 created"
+out=$(k get pod web-1 -n prod -o jsonpath='{.spec.containers[0].resources.limits.cpu}' 2>&1)
+expect_eq "unmodelled Pod fields are kept" "$out" "100m"
+out=$(k get pods -n prod --field-selector spec.nodeName=node-a -o name 2>&1)
+expect_eq "field selector spec.nodeName" "$out" "pod/web-1"
+out=$(k delete pods --all -n prod 2>&1)
+expect_contains "kubectl delete --all" "$out" "deleted"
+out=$(k get pods -n prod 2>&1)
+expect_contains "no pods left" "$out" "No resources found"
+
 # Strict validation errors through kubectl name the field.
 cat >"$T/badpool.yaml" <<'YAML'
 apiVersion: projectcalico.org/v3
@@ -131,5 +166,8 @@ expect_contains "kubectl with a wrong token is refused" "$out" "provide credenti
 # TLS: the CA in the kubeconfig verifies the server.
 code=$(curl -s --cacert "$DATA/ca.crt" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$SERVER_URL/version")
 expect_eq "server certificate verifies against the generated CA" "$code" "200"
+
+out=$(k delete -f "$T/pool.yaml" 2>&1)
+expect_contains "kubectl delete -f" "$out" "ippool.projectcalico.org \"pool-k\" deleted"
 
 finish
