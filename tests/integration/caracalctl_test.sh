@@ -96,6 +96,55 @@ rc=$?
 expect_eq "selector syntax error exits non-zero" "$rc" "1"
 expect_contains "selector syntax error says the column" "$out" "column"
 
+# Without --labels, selector lists the endpoints it matches.
+cat >"$T/endpoints.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata:
+  name: node1-k8s-web--1-eth0
+  namespace: default
+  labels: {app: web}
+spec:
+  node: node1
+  orchestrator: k8s
+  pod: web-1
+  endpoint: eth0
+  interfaceName: cali0123456789a
+  ipNetworks: [192.168.1.5/32]
+---
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata:
+  name: node1-k8s-db--1-eth0
+  namespace: default
+  labels: {app: db}
+spec:
+  node: node1
+  orchestrator: k8s
+  pod: db-1
+  endpoint: eth0
+  interfaceName: cali0123456789b
+  ipNetworks: [192.168.1.6/32]
+---
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata:
+  name: node1-eth0
+  labels: {app: web}
+spec:
+  node: node1
+  interfaceName: eth0
+  expectedIPs: [10.0.0.5]
+YAML
+check "apply endpoints" ctl apply -f "$T/endpoints.yaml"
+out=$(ctl selector "app == 'web'" 2>&1)
+expect_contains "selector lists the matching workload endpoint" "$out" "node1-k8s-web--1-eth0"
+expect_contains "selector lists the matching host endpoint" "$out" "node1-eth0"
+expect_not_contains "selector leaves out the others" "$out" "node1-k8s-db--1-eth0"
+out=$(ctl selector "projectcalico.org/namespace == 'default' && app == 'db'" 2>&1)
+expect_contains "selector sees the namespace label" "$out" "node1-k8s-db--1-eth0"
+check "delete endpoints" ctl delete -f "$T/endpoints.yaml"
+
 # --- bad input: each is refused with the field named, and the store does not change.
 rev=$(store_rev)
 printf 'apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p2\nspec: [\n' >"$T/bad1.yaml"
