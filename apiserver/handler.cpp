@@ -7,6 +7,7 @@
 #include "apiserver/table.h"
 #include "common/strings.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <ctime>
@@ -841,12 +842,105 @@ Reply Handler::handle(const Request& req) {
   return resource(req, t);
 }
 
+namespace {
+
+const char kAggregatedDiscovery[] =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+// Aggregated discovery (apidiscovery.k8s.io/v2): every group, version and resource in one answer,
+// so that kubectl needs two requests (/api, /apis) instead of one per group-version.
+Value aggregatedDiscovery(bool core) {
+  Value list = Value::object();
+  list["kind"] = "APIGroupDiscoveryList";
+  list["apiVersion"] = "apidiscovery.k8s.io/v2";
+  list["metadata"] = Value::object();
+  Value items = Value::array();
+  std::vector<std::string> groups;
+  for (const api::KindInfo* k : api::allKinds()) {
+    if (k->group.empty() == core &&
+        std::find(groups.begin(), groups.end(), k->group) == groups.end()) {
+      groups.push_back(k->group);
+    }
+  }
+  for (const auto& group : groups) {
+    std::vector<std::string> versionNames;
+    for (const api::KindInfo* k : api::allKinds()) {
+      if (k->group == group &&
+          std::find(versionNames.begin(), versionNames.end(), k->version) == versionNames.end()) {
+        versionNames.push_back(k->version);
+      }
+    }
+    Value versions = Value::array();
+    for (const auto& version : versionNames) {
+      Value resources = Value::array();
+      for (const api::KindInfo* k : api::allKinds()) {
+        if (k->group != group || k->version != version) {
+          continue;
+        }
+        Value r = Value::object();
+        r["resource"] = k->plural;
+        Value rk = Value::object();
+        rk["group"] = k->group;
+        rk["version"] = k->version;
+        rk["kind"] = k->kind;
+        r["responseKind"] = std::move(rk);
+        r["scope"] = k->namespaced ? "Namespaced" : "Cluster";
+        r["singularResource"] = k->singular;
+        Value verbs = Value::array();
+        for (const char* v :
+             {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}) {
+          verbs.push(v);
+        }
+        r["verbs"] = std::move(verbs);
+        if (!k->shortNames.empty()) {
+          Value sn = Value::array();
+          for (const auto& n : k->shortNames) {
+            sn.push(n);
+          }
+          r["shortNames"] = std::move(sn);
+        }
+        if (!k->categories.empty()) {
+          Value cat = Value::array();
+          for (const auto& c : k->categories) {
+            cat.push(c);
+          }
+          r["categories"] = std::move(cat);
+        }
+        resources.push(std::move(r));
+      }
+      Value v = Value::object();
+      v["version"] = version;
+      v["resources"] = std::move(resources);
+      v["freshness"] = "Current";
+      versions.push(std::move(v));
+    }
+    Value item = Value::object();
+    Value meta = Value::object();
+    meta["name"] = group;
+    item["metadata"] = std::move(meta);
+    item["versions"] = std::move(versions);
+    items.push(std::move(item));
+  }
+  list["items"] = std::move(items);
+  return list;
+}
+
+} // namespace
+
 Reply Handler::discovery(const Request& req) {
   std::vector<std::string> seg;
   for (auto& s : split(req.path, '/')) {
     if (!s.empty()) {
       seg.push_back(s);
     }
+  }
+  std::string accept = req.header("accept");
+  if (seg.size() == 1 && accept.find("g=apidiscovery.k8s.io") != std::string::npos &&
+      accept.find("v=v2;") != std::string::npos &&
+      accept.find("as=APIGroupDiscoveryList") != std::string::npos) {
+    Reply r = jsonReply(200, toJson(aggregatedDiscovery(seg[0] == "api")));
+    r.response.contentType = kAggregatedDiscovery;
+    return r;
   }
   auto resourceList = [](const std::string& group, const std::string& version) {
     Value list = Value::object();

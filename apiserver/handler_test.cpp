@@ -239,6 +239,36 @@ TEST_F(HandlerTest, WatchFromACompactedRevisionIsGone) {
   EXPECT_NE(sink->snapshot().find("\"code\":410"), std::string::npos) << sink->snapshot();
 }
 
+TEST_F(HandlerTest, AggregatedDiscoveryWhenAsked) {
+  Request r;
+  r.method = "GET";
+  r.path = "/apis";
+  r.headers["accept"] = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+                        "application/json";
+  Reply rep = handler_.handle(r);
+  ASSERT_EQ(rep.response.status, 200);
+  EXPECT_EQ(rep.response.contentType,
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+  Value list = json(rep);
+  EXPECT_EQ(list.getString("kind"), "APIGroupDiscoveryList");
+  bool sawPools = false;
+  for (const auto& g : list["items"].asArray()) {
+    for (const auto& v : g.find("versions")->asArray()) {
+      for (const auto& res : v.find("resources")->asArray()) {
+        if (res.getString("resource") == "ippools") {
+          sawPools = true;
+          EXPECT_EQ(res.getString("scope"), "Cluster");
+          EXPECT_EQ(res.getString("responseKind.kind"), "IPPool");
+        }
+      }
+    }
+  }
+  EXPECT_TRUE(sawPools);
+  // Without the aggregated media type, the legacy group list.
+  r.headers["accept"] = "application/json";
+  EXPECT_EQ(json(handler_.handle(r)).getString("kind"), "APIGroupList");
+}
+
 TEST_F(HandlerTest, DiscoveryAndOpenApi) {
   Value core = json(call("GET", "/api/v1"));
   bool sawNs = false;
