@@ -9,6 +9,8 @@ PACKAGES=(
   libcli11-dev libspdlog-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   iproute2 curl ca-certificates unzip
+  libmnl-dev libnftnl-dev nftables iptables ipset tcpdump iperf3 procps
+  golang-go golang-github-appc-cni-dev bird2
 )
 
 missing=()
