@@ -14,12 +14,13 @@ add_library(caracal_ctl STATIC
   ${CMAKE_CURRENT_LIST_DIR}/commands.cpp
   ${CMAKE_CURRENT_LIST_DIR}/crud.cpp
   ${CMAKE_CURRENT_LIST_DIR}/get.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/ipam.cpp
   ${CMAKE_CURRENT_LIST_DIR}/manifest.cpp
   ${CMAKE_CURRENT_LIST_DIR}/output.cpp)
 set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/commands.cpp PROPERTIES
   COMPILE_DEFINITIONS CARACAL_GIT_COMMIT="${_ctl_git_commit}")
 target_link_libraries(caracal_ctl
-  PUBLIC caracal_client caracal_api caracal_selector caracal_common
+  PUBLIC caracal_client caracal_api caracal_selector caracal_common caracal_ipam
   PRIVATE CLI11::CLI11)
 
 caracal_add_test(NAME ctl_test

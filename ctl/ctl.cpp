@@ -3,6 +3,7 @@
 #include "ctl/ctl.h"
 
 #include "ctl/commands.h"
+#include "ctl/ipam.h"
 
 #include <CLI/CLI.hpp>
 #include <ostream>
@@ -117,6 +118,9 @@ int runCaracalctl(int argc, char** argv, std::ostream& out, std::ostream& err, c
 
   auto* version = app.add_subcommand("version", "Print client and cluster versions");
 
+  IpamCommand ipamCmd;
+  addIpamCommand(app, ipamCmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -165,6 +169,9 @@ int runCaracalctl(int argc, char** argv, std::ostream& out, std::ostream& err, c
   }
   if (version->parsed()) {
     return runVersion(ctx);
+  }
+  if (ipamParsed(ipamCmd)) {
+    return runIpam(ctx, ipamCmd);
   }
   err << "no command given\n";
   return 1;
