@@ -15,3 +15,8 @@ target_link_libraries(caracal_apiserver
 caracal_add_test(NAME apiserver_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/handler_test.cpp ${CMAKE_CURRENT_SOURCE_DIR}/http_server_test.cpp
   LIBS caracal_apiserver)
+
+# Kubernetes protobuf bodies: the decoder, and the handler answering kubectl's protobuf requests.
+caracal_add_test(NAME apiserver_protobuf_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/protobuf_test.cpp
+  LIBS caracal_apiserver)

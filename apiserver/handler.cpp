@@ -4,6 +4,7 @@
 #include "apiserver/credentials.h"
 #include "apiserver/k8s_selector.h"
 #include "apiserver/patch.h"
+#include "apiserver/protobuf.h"
 #include "apiserver/table.h"
 #include "common/strings.h"
 
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <ctime>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -219,6 +221,9 @@ Result<Value> parseBody(const Request& req) {
   if (trim(req.body).empty()) {
     return Status(Code::BadRequest, "the request body is empty");
   }
+  if (isProtobufMediaType(req.header("content-type"))) {
+    return decodeProtobuf(req.body);
+  }
   if (isYamlContent(req.header("content-type"))) {
     auto v = parseYaml(req.body);
     if (!v) {
@@ -236,6 +241,40 @@ Result<Value> parseBody(const Request& req) {
     return v.error();
   }
   return std::move(v).value();
+}
+
+// A body in Kubernetes protobuf whose kind has no decoder here gets 415, as Kubernetes answers a
+// media type it cannot decode (JSON and YAML work for every kind). A malformed body is left to
+// parseBody, which says what is wrong with it.
+std::optional<Reply> unsupportedProtobufBody(const Request& req) {
+  if (req.body.empty() || !isProtobufMediaType(req.header("content-type"))) {
+    return std::nullopt;
+  }
+  auto env = parseProtobufEnvelope(req.body);
+  if (!env || canDecodeProtobuf(env->apiVersion, env->kind)) {
+    return std::nullopt;
+  }
+  Value s = statusObject(Status(
+      Code::BadRequest,
+      "the body of the request was in an unknown format - " + std::string(kProtobufMediaType) +
+          " is accepted only for v1 Namespace, ServiceAccount and DeleteOptions, not for " +
+          (env->apiVersion.empty() ? std::string("(no apiVersion)") : env->apiVersion) + " " +
+          (env->kind.empty() ? std::string("(no kind)") : env->kind) +
+          "; accepted media types include: application/json, application/yaml"));
+  s["reason"] = "UnsupportedMediaType";
+  s["code"] = 415;
+  Reply r;
+  r.response.status = 415;
+  r.response.body = toJson(s);
+  return r;
+}
+
+// DeleteOptions sent as JSON or as Kubernetes protobuf.
+Result<Value> parseDeleteOptions(const Request& req) {
+  if (isProtobufMediaType(req.header("content-type"))) {
+    return decodeProtobuf(req.body);
+  }
+  return parseJson(req.body);
 }
 
 int64_t parseRv(const std::string& s) {
@@ -1189,6 +1228,11 @@ Reply Handler::openapi(const Request& req) {
 
 Reply Handler::resource(const Request& req, const Target& t) {
   const std::string& m = req.method;
+  if (m != "PATCH") {
+    if (auto unsupported = unsupportedProtobufBody(req)) {
+      return std::move(*unsupported);
+    }
+  }
   if (t.name.empty()) {
     if (m == "GET") {
       std::string w = req.param("watch");
@@ -1769,8 +1813,9 @@ Reply Handler::removeItem(const Request& req, const Target& t) {
     return errorReply(notFound(*t.kind, t.name), t.kind, t.name);
   }
   int64_t expect = (*cur)->modRevision;
+  bool dry = dryRun(req);
   if (!trim(req.body).empty()) {
-    auto opts = parseJson(req.body);
+    auto opts = parseDeleteOptions(req);
     if (!opts) {
       return errorReply(opts.error(), t.kind, t.name);
     }
@@ -1783,8 +1828,15 @@ Reply Handler::removeItem(const Request& req, const Target& t) {
     if (!uid.empty() && curObj && curObj->getString("metadata.uid") != uid) {
       return errorReply(conflict(*t.kind, t.name), t.kind, t.name);
     }
+    // client-go sends DeleteOptions in the body, so `--dry-run=server` arrives here, not in the
+    // query.
+    if (const Value* d = opts->find("dryRun"); d && d->isArray()) {
+      for (const Value& e : d->asArray()) {
+        dry = dry || e.asString() == "All";
+      }
+    }
   }
-  if (dryRun(req)) {
+  if (dry) {
     return jsonReply(200, kvToWire(**cur));
   }
   // Deleting a namespace deletes what it holds first.

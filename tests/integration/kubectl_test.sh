@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real kubectl against caracal-apiserver: discovery, OpenAPI-validated apply (create, then patch),
-# get as table/yaml/json, label, watch, delete; TLS and bearer-token authentication.
+# get as table/yaml/json, label, watch, delete; typed-client commands that send protobuf bodies
+# (create namespace/serviceaccount, drain); TLS and bearer-token authentication.
 source "$(dirname "$0")/lib.sh"
 start_apiserver
 
@@ -38,6 +39,43 @@ out=$(k apply -f "$T/ns.yaml" 2>&1)
 expect_contains "kubectl apply creates a namespace" "$out" "namespace/prod created"
 out=$(k get ns prod -o jsonpath='{.metadata.labels.kubernetes\.io/metadata\.name}' 2>&1)
 expect_eq "namespace gets kubernetes.io/metadata.name" "$out" "prod"
+
+# kubectl's generators use the typed client, which sends Kubernetes protobuf bodies; replies are JSON.
+out=$(k create namespace dev 2>&1)
+expect_contains "kubectl create namespace (protobuf body)" "$out" "namespace/dev created"
+out=$(k get ns dev -o jsonpath='{.status.phase}' 2>&1)
+expect_eq "namespace created from protobuf is Active" "$out" "Active"
+out=$(k label ns dev team=net 2>&1)
+expect_contains "kubectl label ns" "$out" "namespace/dev labeled"
+out=$(k get ns -l team=net -o name 2>&1)
+expect_eq "the namespace label is stored" "$out" "namespace/dev"
+out=$(k annotate ns dev owner=netops 2>&1)
+expect_contains "kubectl annotate ns" "$out" "namespace/dev annotated"
+out=$(k create serviceaccount builder -n dev 2>&1)
+expect_contains "kubectl create serviceaccount (protobuf body)" "$out" "serviceaccount/builder created"
+out=$(k get sa builder -n dev -o jsonpath='{.metadata.namespace}' 2>&1)
+expect_eq "the serviceaccount is in its namespace" "$out" "dev"
+out=$(k create namespace dry --dry-run=server 2>&1)
+expect_contains "kubectl create namespace --dry-run=server" "$out" "created (server dry run)"
+out=$(k get ns dry 2>&1)
+expect_contains "a server dry run stores nothing" "$out" "NotFound"
+out=$(k delete ns dev --dry-run=server 2>&1)
+expect_contains "kubectl delete --dry-run=server (dryRun in the DeleteOptions body)" "$out" "server dry run"
+out=$(k get ns dev -o name 2>&1)
+expect_eq "a dry-run delete keeps the namespace" "$out" "namespace/dev"
+out=$(k delete ns dev 2>&1)
+expect_contains "kubectl delete ns" "$out" "namespace \"dev\" deleted"
+out=$(k get ns dev 2>&1)
+expect_contains "the deleted namespace is gone" "$out" "NotFound"
+out=$(k get sa builder -n dev 2>&1)
+expect_contains "deleting a namespace deletes its serviceaccounts" "$out" "NotFound"
+# A protobuf body of a kind without a decoder is refused with 415, naming JSON and YAML.
+printf 'k8s\x00\x0a\x09\x0a\x02v1\x12\x03Pod\x12\x00' >"$T/pod.pb"
+out=$(curl -sk -w ' %{http_code}' -H "Authorization: Bearer $TOKEN" \
+  -H "Content-Type: application/vnd.kubernetes.protobuf" --data-binary @"$T/pod.pb" \
+  "$SERVER_URL/api/v1/namespaces/default/pods")
+expect_contains "a protobuf Pod body gets 415" "$out" " 415"
+expect_contains "the 415 names the accepted media types" "$out" "application/json, application/yaml"
 
 out=$(k apply -f "$T/np.yaml" 2>&1)
 expect_contains "kubectl apply creates a NetworkPolicy (strict validation)" "$out" "networkpolicy.networking.k8s.io/allow-web created"
@@ -136,6 +174,19 @@ out=$(k get pod web-1 -n prod -o jsonpath='{.spec.containers[0].resources.limits
 expect_eq "unmodelled Pod fields are kept" "$out" "100m"
 out=$(k get pods -n prod --field-selector spec.nodeName=node-a -o name 2>&1)
 expect_eq "field selector spec.nodeName" "$out" "pod/web-1"
+# kubectl drain lists the node's pods and deletes them with protobuf DeleteOptions (this server
+# has no eviction API).
+printf 'apiVersion: v1\nkind: Node\nmetadata:\n  name: node-a\n' >"$T/node.yaml"
+out=$(k create -f "$T/node.yaml" 2>&1)
+expect_contains "kubectl create of a Node" "$out" "node/node-a created"
+out=$(k drain node-a --force --ignore-daemonsets --grace-period=1 --timeout=30s 2>&1)
+expect_contains "kubectl drain deletes the node's pods" "$out" "node/node-a drained"
+out=$(k get pod web-1 -n prod 2>&1)
+expect_contains "the drained pod is gone" "$out" "NotFound"
+out=$(k get node node-a -o jsonpath='{.spec.unschedulable}' 2>&1)
+expect_eq "kubectl drain cordons the node" "$out" "true"
+out=$(k create -f "$T/pod.yaml" 2>&1)
+expect_contains "kubectl create of the Pod again" "$out" "pod/web-1 created"
 out=$(k delete pods --all -n prod 2>&1)
 expect_contains "kubectl delete --all" "$out" "deleted"
 out=$(k get pods -n prod 2>&1)
