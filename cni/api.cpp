@@ -2,6 +2,7 @@
 
 #include "datastore/kubeconfig.h"
 #include "datastore/rest_client.h"
+#include "ipam/ipam.h"
 
 #include <cassert>
 
@@ -38,22 +39,24 @@ Result<std::unique_ptr<datastore::RestClient>> connectRest(const std::string& ku
 
 namespace {
 
+// Reads and writes go through the IPAM store over the same client; merge patches go to the client.
 class RestApi : public Api {
 public:
-  explicit RestApi(datastore::RestClient& client) : client_(client) {}
+  explicit RestApi(datastore::RestClient& client)
+      : client_(client), store_(ipam::makeRestStore(client)) {}
 
   Result<Value> get(const api::KindInfo& kind, std::string_view ns,
                     std::string_view name) override {
-    return client_.get(kind, ns, name);
+    return store_->get(kind, ns, name);
   }
   Result<Value> create(const api::KindInfo& kind, const Value& obj) override {
-    return client_.create(kind, obj);
+    return store_->create(kind, obj);
   }
   Result<Value> update(const api::KindInfo& kind, const Value& obj) override {
-    return client_.update(kind, obj);
+    return store_->update(kind, obj);
   }
   Status remove(const api::KindInfo& kind, std::string_view ns, std::string_view name) override {
-    return client_.remove(kind, ns, name).status();
+    return store_->remove(kind, ns, name);
   }
   Result<Value> mergePatch(const api::KindInfo& kind, std::string_view ns, std::string_view name,
                            const Value& patch) override {
@@ -62,6 +65,7 @@ public:
 
 private:
   datastore::RestClient& client_;
+  std::unique_ptr<ipam::Store> store_;
 };
 
 } // namespace

@@ -10,7 +10,8 @@ add_library(caracal_cni STATIC
   ${CMAKE_CURRENT_LIST_DIR}/api.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dataplane.cpp
   ${CMAKE_CURRENT_LIST_DIR}/plugin.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/ipam_plugin.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/ipam_plugin.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/run.cpp)
 target_link_libraries(caracal_cni
   PUBLIC caracal_ipam caracal_client caracal_api caracal_common
   PRIVATE caracal_netlink OpenSSL::Crypto)

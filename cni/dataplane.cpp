@@ -1,6 +1,7 @@
 #include "cni/dataplane.h"
 
 #include "cni/log.h"
+#include "netlink/fd.h"
 #include "netlink/netlink.h"
 
 #include <cerrno>
@@ -18,22 +19,7 @@ namespace {
 constexpr uint8_t kScopeLink = 253;  // RT_SCOPE_LINK
 constexpr uint8_t kProtocolBoot = 3; // RTPROT_BOOT: what `ip route add` uses, for routes in the pod
 
-// An fd that closes itself.
-class Fd {
-public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
-private:
-  int fd_;
-};
+using netlink::Fd;
 
 bool isNetnsFd(int fd) {
   struct statfs fs;

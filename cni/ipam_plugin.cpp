@@ -2,14 +2,12 @@
 
 #include "cni/api.h"
 #include "cni/naming.h"
+#include "cni/run.h"
 #include "common/strings.h"
-#include "datastore/kubeconfig.h"
 #include "datastore/rest_client.h"
 
 #include <chrono>
 #include <ctime>
-#include <iostream>
-#include <iterator>
 
 namespace caracal::cni {
 
@@ -249,83 +247,21 @@ MaybeError IpamPlugin::check(const Invocation& inv) {
 }
 
 int runCaracalIpam(const EnvLookup& envLookup, std::string_view input, std::string& output) {
-  Environment env = readEnvironment(envLookup);
-  std::string version;
-  if (auto doc = parseJson(input); doc && doc->isObject()) {
-    version = doc->getString("cniVersion");
-  }
-  std::string replyVersion = isSupportedVersion(version) ? version : "1.0.0";
-  auto fail = [&](const Error& e) {
-    output = errorJson(e, replyVersion) + "\n";
-    return 1;
-  };
-  if (env.command == "VERSION") {
-    output = versionInfoJson(version) + "\n";
-    return 0;
-  }
-  // The IPAM plugin never touches a namespace: CNI_NETNS is not required.
-  Environment relaxed = env;
-  if (relaxed.netns.empty()) {
-    relaxed.netns = "-";
-  }
-  if (auto e = checkEnvironment(relaxed)) {
-    return fail(*e);
-  }
-  auto conf = parseNetConf(input);
-  if (!conf) {
-    uint32_t code = conf.code() == Code::BadRequest ? kErrDecodingFailure : kErrInvalidConfig;
-    return fail(Error{code, "invalid network configuration", conf.error().message()});
-  }
-  if (auto e = checkVersion(*conf)) {
-    return fail(*e);
-  }
-  auto args = parseCniArgs(env.args);
-  if (!args) {
-    return fail(Error{kErrInvalidEnvironment, "invalid CNI_ARGS", args.error().message()});
-  }
+  PluginRun run(envLookup, input, output);
   Logger log("caracal-ipam");
-  log.configure(parseLogLevel(conf->logLevel), conf->logFilePath);
-  log.setContext("ContainerID=" + env.containerId);
-
-  Invocation inv;
-  inv.env = env;
-  inv.args = *args;
-  auto node = resolveNodename(*conf);
-  if (!node) {
-    return fail(Error{kErrInvalidConfig, "cannot determine the node name", node.error().message()});
+  // The IPAM plugin never touches a namespace: CNI_NETNS is not required.
+  if (auto rc = run.start(/*needsNetns=*/false, log)) {
+    return *rc;
   }
-  inv.node = *node;
-  inv.conf = std::move(conf).value();
-  auto rest = connectRest(inv.conf.kubeconfig);
+  auto rest = run.connect();
   if (!rest) {
-    return fail(Error{kErrInvalidConfig, "cannot build an API client", rest.error().message()});
+    return run.fail(rest.error());
   }
   auto store = ipam::makeRestStore(**rest);
   IpamPlugin plugin(*store, log);
-  if (env.command == "ADD") {
-    auto r = plugin.add(inv);
-    if (!r) {
-      log.error("ADD failed: " + r.error().msg + ": " + r.error().details);
-      return fail(r.error());
-    }
-    output = resultJson(*r, inv.conf.cniVersion) + "\n";
-    return 0;
-  }
-  MaybeError e = env.command == "DEL" ? plugin.del(inv) : plugin.check(inv);
-  if (e) {
-    return fail(*e);
-  }
-  output.clear();
-  return 0;
+  return run.dispatch(plugin, log);
 }
 
-int caracalIpamMain() {
-  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-  std::string output;
-  int rc = runCaracalIpam(datastore::processEnv, input, output);
-  std::cout << output;
-  std::cout.flush();
-  return rc;
-}
+int caracalIpamMain() { return runOnProcess(runCaracalIpam); }
 
 } // namespace caracal::cni

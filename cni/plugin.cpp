@@ -1,12 +1,11 @@
 #include "cni/plugin.h"
 
 #include "cni/naming.h"
+#include "cni/run.h"
 #include "common/strings.h"
 #include "datastore/rest_client.h"
 
 #include <functional>
-#include <iostream>
-#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -37,6 +36,18 @@ Value mapValue(const std::map<std::string, std::string>& m) {
 }
 
 std::string podRef(const CniArgs& args) { return args.podNamespace + "/" + args.podName; }
+
+// The pod network of this invocation: `hostIf` on the host, CNI_IFNAME in CNI_NETNS with `ips`.
+PodNetworkSpec podNetworkSpec(const Invocation& inv, const std::string& hostIf,
+                              const std::vector<IpNet>& ips) {
+  PodNetworkSpec spec;
+  spec.netnsPath = inv.env.netns;
+  spec.ifname = inv.env.ifname;
+  spec.hostIfname = hostIf;
+  spec.addresses = ips;
+  spec.mtu = inv.mtu;
+  return spec;
+}
 
 // Undo actions collected while ADD proceeds; run() performs them last-first.
 class Rollback {
@@ -292,12 +303,7 @@ Outcome<CniResult> Plugin::add(const Invocation& inv) {
   log_.info("addresses " + joinNets(ips));
 
   // 3. Interfaces, addresses and routes.
-  PodNetworkSpec spec;
-  spec.netnsPath = env.netns;
-  spec.ifname = env.ifname;
-  spec.hostIfname = hostIf;
-  spec.addresses = ips;
-  spec.mtu = inv.mtu;
+  PodNetworkSpec spec = podNetworkSpec(inv, hostIf, ips);
   rollback.push("veth " + hostIf, [this, hostIf] { return dataplane_.removeHostVeth(hostIf); });
   auto net = dataplane_.setUp(spec);
   if (!net) {
@@ -558,12 +564,7 @@ MaybeError Plugin::check(const Invocation& inv) {
   if (auto e = ipam_.check()) {
     return *e;
   }
-  PodNetworkSpec spec;
-  spec.netnsPath = env.netns;
-  spec.ifname = env.ifname;
-  spec.hostIfname = hostIf;
-  spec.addresses = ips;
-  spec.mtu = inv.mtu;
+  PodNetworkSpec spec = podNetworkSpec(inv, hostIf, ips);
   Status st = dataplane_.check(spec);
   if (!st.isOk()) {
     return Error{kErrCheck, "pod network of " + podRef(args) + " is not as ADD left it",
@@ -574,105 +575,39 @@ MaybeError Plugin::check(const Invocation& inv) {
 
 // ---- the process
 
-namespace {
-
-std::string requestedVersion(std::string_view input) {
-  auto doc = parseJson(input);
-  if (doc && doc->isObject()) {
-    return doc->getString("cniVersion");
-  }
-  return "";
-}
-
-} // namespace
-
 int runCaracal(const EnvLookup& envLookup, std::string_view input, std::string& output) {
-  Environment env = readEnvironment(envLookup);
-  std::string version = requestedVersion(input);
-  std::string replyVersion = isSupportedVersion(version) ? version : "1.0.0";
-  auto fail = [&](const Error& e) {
-    output = errorJson(e, replyVersion) + "\n";
-    return 1;
-  };
-  if (env.command == "VERSION") {
-    output = versionInfoJson(version) + "\n";
-    return 0;
-  }
-  if (auto e = checkEnvironment(env)) {
-    return fail(*e);
-  }
-  auto conf = parseNetConf(input);
-  if (!conf) {
-    uint32_t code = conf.code() == Code::BadRequest ? kErrDecodingFailure : kErrInvalidConfig;
-    return fail(Error{code, "invalid network configuration", conf.error().message()});
-  }
-  if (auto e = checkVersion(*conf)) {
-    return fail(*e);
-  }
-  auto args = parseCniArgs(env.args);
-  if (!args) {
-    return fail(Error{kErrInvalidEnvironment, "invalid CNI_ARGS", args.error().message()});
-  }
-
+  PluginRun run(envLookup, input, output);
   Logger log("caracal");
-  log.configure(parseLogLevel(conf->logLevel), conf->logFilePath);
-  log.setContext("ContainerID=" + env.containerId +
-                 (args->isKubernetes() ? " Pod=" + podRef(*args) : std::string()));
-
-  Invocation inv;
-  inv.env = env;
-  inv.args = *args;
-  auto node = resolveNodename(*conf);
-  if (!node) {
-    return fail(Error{kErrInvalidConfig, "cannot determine the node name", node.error().message()});
+  if (auto rc = run.start(/*needsNetns=*/true, log)) {
+    return *rc;
   }
-  inv.node = *node;
-  auto mtu = resolveMtu(*conf);
+  Invocation& inv = run.invocation();
+  if (inv.args.isKubernetes()) {
+    log.setContext("ContainerID=" + inv.env.containerId + " Pod=" + podRef(inv.args));
+  }
+  auto mtu = resolveMtu(inv.conf);
   if (!mtu) {
-    return fail(errorFromStatus(kErrInvalidConfig, "cannot determine the MTU", mtu.error()));
+    return run.fail(errorFromStatus(kErrInvalidConfig, "cannot determine the MTU", mtu.error()));
   }
   inv.mtu = *mtu;
-  inv.conf = std::move(conf).value();
 
-  auto ipamPath = findPlugin(inv.conf.ipam.type, env.path);
+  auto ipamPath = findPlugin(inv.conf.ipam.type, inv.env.path);
   if (!ipamPath) {
-    return fail(Error{kErrInvalidConfig,
-                      "IPAM plugin " + jsonQuote(inv.conf.ipam.type) + " (ipam.type) not found",
-                      ipamPath.error().message()});
+    return run.fail(Error{kErrInvalidConfig,
+                          "IPAM plugin " + jsonQuote(inv.conf.ipam.type) + " (ipam.type) not found",
+                          ipamPath.error().message()});
   }
-  auto rest = connectRest(inv.conf.kubeconfig);
+  auto rest = run.connect();
   if (!rest) {
-    return fail(Error{kErrInvalidConfig, "cannot build an API client", rest.error().message()});
+    return run.fail(rest.error());
   }
   auto apiImpl = makeRestApi(**rest);
   auto dataplane = makeNetlinkDataplane(log);
   ExecIpam ipam(*ipamPath, std::string(input));
   Plugin plugin(*apiImpl, *dataplane, ipam, log);
-
-  if (env.command == "ADD") {
-    auto r = plugin.add(inv);
-    if (!r) {
-      log.error("ADD failed: " + r.error().msg + ": " + r.error().details);
-      return fail(r.error());
-    }
-    output = resultJson(*r, inv.conf.cniVersion) + "\n";
-    return 0;
-  }
-  MaybeError e = env.command == "DEL" ? plugin.del(inv) : plugin.check(inv);
-  if (e) {
-    return fail(*e);
-  }
-  output.clear();
-  return 0;
+  return run.dispatch(plugin, log);
 }
 
-int caracalMain() {
-  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-  std::string output;
-  int rc = runCaracal(datastore::processEnv, input, output);
-  std::cout << output;
-  std::cout.flush();
-  return rc;
-}
+int caracalMain() { return runOnProcess(runCaracal); }
 
 } // namespace caracal::cni

@@ -12,6 +12,8 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -70,15 +72,25 @@ bool isNumeric(const std::string& s) {
   return digits;
 }
 
-Result<ipam::Ipam*> connect(CtlContext& ctx, std::unique_ptr<ipam::Store>& store,
-                            std::unique_ptr<ipam::Ipam>& ipam) {
+// The API client, the IPAM store over it and an Ipam on that store.
+struct Connection {
+  datastore::RestClient* client = nullptr;
+  std::unique_ptr<ipam::Store> store;
+  std::unique_ptr<ipam::Ipam> ipam;
+};
+
+// The connection, or nullopt after reporting why there is none.
+std::optional<Connection> connect(CtlContext& ctx) {
   auto client = ctx.client();
   if (!client) {
-    return client.error();
+    ctx.err() << client.error().message() << "\n";
+    return std::nullopt;
   }
-  store = ipam::makeRestStore(**client);
-  ipam = std::make_unique<ipam::Ipam>(*store);
-  return ipam.get();
+  Connection c;
+  c.client = *client;
+  c.store = ipam::makeRestStore(**client);
+  c.ipam = std::make_unique<ipam::Ipam>(*c.store);
+  return c;
 }
 
 std::string attr(const std::map<std::string, std::string>& attrs, const std::string& k) {
@@ -120,17 +132,14 @@ int runShowIp(CtlContext& ctx, ipam::Ipam& ipam, const std::string& text) {
 }
 
 int runShow(CtlContext& ctx, const IpamOptions& o) {
-  std::unique_ptr<ipam::Store> store;
-  std::unique_ptr<ipam::Ipam> holder;
-  auto ipam = connect(ctx, store, holder);
-  if (!ipam) {
-    ctx.err() << ipam.error().message() << "\n";
+  auto conn = connect(ctx);
+  if (!conn) {
     return 1;
   }
   if (!o.ip.empty()) {
-    return runShowIp(ctx, **ipam, o.ip);
+    return runShowIp(ctx, *conn->ipam, o.ip);
   }
-  auto u = (*ipam)->usage();
+  auto u = conn->ipam->usage();
   if (!u) {
     ctx.err() << "failed to read IPAM usage: " << u.error().message() << "\n";
     return 1;
@@ -253,16 +262,14 @@ Value reportJson(const ipam::CheckReport& rep) {
 }
 
 int runCheck(CtlContext& ctx, const IpamOptions& o) {
-  auto client = ctx.client();
-  if (!client) {
-    ctx.err() << client.error().message() << "\n";
+  auto conn = connect(ctx);
+  if (!conn) {
     return 1;
   }
-  auto store = ipam::makeRestStore(**client);
-  ipam::Ipam ipam(*store);
+  ipam::Ipam& ipam = *conn->ipam;
   std::ostream& out = ctx.out();
   out << "Checking IPAM for inconsistencies...\n\n";
-  Liveness live = loadLiveness(ctx, **client);
+  Liveness live = loadLiveness(ctx, *conn->client);
   out << "Loading all IPAM blocks, handles and affinities...\n";
   auto rep = ipam.check(live.pods ? &*live.pods : nullptr, live.nodes ? &*live.nodes : nullptr);
   if (!rep) {
@@ -398,18 +405,16 @@ int runRelease(CtlContext& ctx, const IpamOptions& o) {
       return 0;
     }
   }
-  auto client = ctx.client();
-  if (!client) {
-    ctx.err() << client.error().message() << "\n";
+  auto conn = connect(ctx);
+  if (!conn) {
     return 1;
   }
-  auto store = ipam::makeRestStore(**client);
-  ipam::Ipam ipam(*store);
+  ipam::Ipam& ipam = *conn->ipam;
   bool ok = true;
   for (const auto& t : targets) {
     // A report entry is released only while it still belongs to the handle the report named
     // (not re-allocated since), and, without --force, not while its pod exists.
-    ok = releaseOne(ctx, ipam, **client, t.ip, o.force, t.handle) && ok;
+    ok = releaseOne(ctx, ipam, *conn->client, t.ip, o.force, t.handle) && ok;
   }
   return ok ? 0 : 1;
 }

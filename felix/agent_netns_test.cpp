@@ -133,6 +133,20 @@ protected:
     na.syncer->start();
   }
 
+  // A pool with these modes, pods "pa" on node1 and "pb" on node2 (their addresses in ipA and
+  // ipB), and both nodes' agents started and ready.
+  void startTwoNodes(const std::string& ipipMode, const std::string& vxlanMode, NodeAgent& a,
+                     NodeAgent& b, std::string& ipA, std::string& ipB) {
+    createPool(ipipMode, vxlanMode);
+    ipA = addPod("node1", *nodeA_, "pa", *podA_, "calitesta");
+    ipB = addPod("node2", *nodeB_, "pb", *podB_, "calitestb");
+    ASSERT_FALSE(ipA.empty() || ipB.empty());
+    startAgent(a, "node1", *nodeA_);
+    startAgent(b, "node2", *nodeB_);
+    ASSERT_TRUE(waitFor([&] { return a.agent->ready() && b.agent->ready(); }, 15s))
+        << "A: " << a.agent->stats().lastError << " B: " << b.agent->stats().lastError;
+  }
+
   bool routeIn(netlink::Socket& sock, const std::string& dst) {
     auto rs = sock.routes(AF_INET, 254, netlink::kRouteProtocol);
     if (!rs) {
@@ -153,16 +167,9 @@ protected:
 };
 
 TEST_F(AgentNetns, TwoNodesPodToPodOverVxlan) {
-  createPool("Never", "Always");
-  std::string ipA = addPod("node1", *nodeA_, "pa", *podA_, "calitesta");
-  std::string ipB = addPod("node2", *nodeB_, "pb", *podB_, "calitestb");
-  ASSERT_FALSE(ipA.empty() || ipB.empty());
-
   NodeAgent a, b;
-  startAgent(a, "node1", *nodeA_);
-  startAgent(b, "node2", *nodeB_);
-  ASSERT_TRUE(waitFor([&] { return a.agent->ready() && b.agent->ready(); }, 15s))
-      << "A: " << a.agent->stats().lastError << " B: " << b.agent->stats().lastError;
+  std::string ipA, ipB;
+  ASSERT_NO_FATAL_FAILURE(startTwoNodes("Never", "Always", a, b, ipA, ipB));
   // The tunnel addresses come back through the watch; wait for the VTEPs to be programmed.
   auto sockA = netlink::Socket::open(nodeA_->path());
   ASSERT_TRUE(sockA);
@@ -259,15 +266,9 @@ TEST_F(AgentNetns, TwoNodesPodToPodOverVxlan) {
 
 // IPIP through the agents; on a kernel without the ipip module tunl0 is the user-space tunnel.
 TEST_F(AgentNetns, TwoNodesPodToPodOverIpip) {
-  createPool("Always", "Never");
-  std::string ipA = addPod("node1", *nodeA_, "pa", *podA_, "calitesta");
-  std::string ipB = addPod("node2", *nodeB_, "pb", *podB_, "calitestb");
-  ASSERT_FALSE(ipA.empty() || ipB.empty());
   NodeAgent a, b;
-  startAgent(a, "node1", *nodeA_);
-  startAgent(b, "node2", *nodeB_);
-  ASSERT_TRUE(waitFor([&] { return a.agent->ready() && b.agent->ready(); }, 15s))
-      << "A: " << a.agent->stats().lastError << " B: " << b.agent->stats().lastError;
+  std::string ipA, ipB;
+  ASSERT_NO_FATAL_FAILURE(startTwoNodes("Always", "Never", a, b, ipA, ipB));
   // Each side routes the other's block into tunl0, towards the other's underlay address.
   ASSERT_TRUE(waitFor(
       [&] {

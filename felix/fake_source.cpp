@@ -236,11 +236,35 @@ std::vector<Value> FakeListWatchSource::objects(const api::KindInfo& kind, const
   return out;
 }
 
-Result<Value> FakeListWatchSource::createObject(const api::KindInfo& kind, const Value& obj) {
+namespace {
+
+// `obj` with its apiVersion and kind, normalized as the apiserver would.
+Result<Value> typed(const api::KindInfo& kind, const Value& obj) {
   Value v = obj;
   v.set("apiVersion", kind.apiVersion());
   v.set("kind", kind.kind);
   RETURN_IF_ERROR(api::normalize(kind, v));
+  return v;
+}
+
+// Ok when `key` is in `objs` and, if `resourceVersion` is set, has that resourceVersion.
+Status checkStored(const api::KindInfo& kind, const std::map<std::string, Value>& objs,
+                   const std::string& key, const std::string& resourceVersion) {
+  auto it = objs.find(key);
+  if (it == objs.end()) {
+    return Status(Code::NotFound, kind.plural + " \"" + key + "\" not found");
+  }
+  if (!resourceVersion.empty() &&
+      resourceVersion != it->second.getString("metadata.resourceVersion")) {
+    return Status(Code::Conflict, kind.plural + " \"" + key + "\": the object has been modified");
+  }
+  return {};
+}
+
+} // namespace
+
+Result<Value> FakeListWatchSource::createObject(const api::KindInfo& kind, const Value& obj) {
+  ASSIGN_OR_RETURN(Value v, typed(kind, obj));
   std::lock_guard<std::recursive_mutex> lock(st_->mu);
   std::string key = objectKey(kind, v);
   if (st_->objects[&kind].count(key)) {
@@ -251,21 +275,11 @@ Result<Value> FakeListWatchSource::createObject(const api::KindInfo& kind, const
 }
 
 Result<Value> FakeListWatchSource::updateObject(const api::KindInfo& kind, const Value& obj) {
-  Value v = obj;
-  v.set("apiVersion", kind.apiVersion());
-  v.set("kind", kind.kind);
-  RETURN_IF_ERROR(api::normalize(kind, v));
+  ASSIGN_OR_RETURN(Value v, typed(kind, obj));
   std::lock_guard<std::recursive_mutex> lock(st_->mu);
   std::string key = objectKey(kind, v);
-  auto& objs = st_->objects[&kind];
-  auto it = objs.find(key);
-  if (it == objs.end()) {
-    return Status(Code::NotFound, kind.plural + " \"" + key + "\" not found");
-  }
-  std::string rv = v.getString("metadata.resourceVersion");
-  if (!rv.empty() && rv != it->second.getString("metadata.resourceVersion")) {
-    return Status(Code::Conflict, kind.plural + " \"" + key + "\": the object has been modified");
-  }
+  RETURN_IF_ERROR(
+      checkStored(kind, st_->objects[&kind], key, v.getString("metadata.resourceVersion")));
   apply(kind, v);
   return st_->objects[&kind][key];
 }
@@ -273,15 +287,7 @@ Result<Value> FakeListWatchSource::updateObject(const api::KindInfo& kind, const
 Status FakeListWatchSource::removeObject(const api::KindInfo& kind, const std::string& key,
                                          const std::string& resourceVersion) {
   std::lock_guard<std::recursive_mutex> lock(st_->mu);
-  auto& objs = st_->objects[&kind];
-  auto it = objs.find(key);
-  if (it == objs.end()) {
-    return Status(Code::NotFound, kind.plural + " \"" + key + "\" not found");
-  }
-  if (!resourceVersion.empty() &&
-      resourceVersion != it->second.getString("metadata.resourceVersion")) {
-    return Status(Code::Conflict, kind.plural + " \"" + key + "\": the object has been modified");
-  }
+  RETURN_IF_ERROR(checkStored(kind, st_->objects[&kind], key, resourceVersion));
   remove(kind, key);
   return {};
 }

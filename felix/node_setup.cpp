@@ -31,16 +31,6 @@ bool inAny(const api::IpAddr& ip, const std::vector<api::IpNet>& nets) {
   return false;
 }
 
-std::map<std::string, std::string> labelsOf(const Value& obj) {
-  std::map<std::string, std::string> out;
-  if (const Value* l = obj.path("metadata.labels"); l && l->isObject()) {
-    for (const auto& [k, v] : l->asObject()) {
-      out[k] = v.asString();
-    }
-  }
-  return out;
-}
-
 // Decides the tunnel address of one kind for `node` and allocates it when needed; returns the
 // address to record (nullopt: none).
 struct TunnelKind {
@@ -95,7 +85,7 @@ Result<std::optional<api::IpAddr>> decideAddress(ipam::Ipam& ipam, const std::st
   args.num6 = 0;
   args.pools4 = *tk.pools;
   args.use = "Tunnel";
-  args.nodeLabels = labelsOf(nodeObj);
+  args.nodeLabels = ipam::labelsOf(nodeObj);
   ASSIGN_OR_RETURN(std::vector<api::IpNet> got, ipam.autoAssign(args));
   if (got.empty()) {
     return Status(Code::Unavailable, "no tunnel address available for " + tk.handle);

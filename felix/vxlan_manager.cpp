@@ -91,22 +91,17 @@ Result<VxlanResult> VxlanManager::run(const std::optional<VxlanDeviceConfig>& wa
   for (const IpNet& a : plan.deleteAddresses) {
     batch.deleteAddress(netlink::Address{res.ifindex, a, 0});
   }
-  for (netlink::Neighbor n : plan.replaceNeighbors) {
-    n.ifindex = res.ifindex;
-    batch.replaceNeighbor(n);
-  }
-  for (netlink::Neighbor n : plan.deleteNeighbors) {
-    n.ifindex = res.ifindex;
-    batch.deleteNeighbor(n);
-  }
-  for (netlink::FdbEntry f : plan.appendFdb) {
-    f.ifindex = res.ifindex;
-    batch.appendFdb(f);
-  }
-  for (netlink::FdbEntry f : plan.deleteFdb) {
-    f.ifindex = res.ifindex;
-    batch.deleteFdb(f);
-  }
+  // Queues `op` for each entry, set on the VXLAN device.
+  auto onDevice = [&](const auto& entries, auto op) {
+    for (auto e : entries) {
+      e.ifindex = res.ifindex;
+      (batch.*op)(e);
+    }
+  };
+  onDevice(plan.replaceNeighbors, &netlink::Batch::replaceNeighbor);
+  onDevice(plan.deleteNeighbors, &netlink::Batch::deleteNeighbor);
+  onDevice(plan.appendFdb, &netlink::Batch::appendFdb);
+  onDevice(plan.deleteFdb, &netlink::Batch::deleteFdb);
   size_t n = batch.size();
   std::vector<Status> results = batch.send();
   res.changes += n;

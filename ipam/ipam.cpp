@@ -42,28 +42,21 @@ const api::KindInfo& kindOf(const char* apiVersion, const char* kind) {
   }
   return *k;
 }
-const api::KindInfo& blockKind() {
-  static const api::KindInfo& k = kindOf("projectcalico.org/v3", "IPAMBlock");
-  return k;
-}
-const api::KindInfo& affinityKind() {
-  static const api::KindInfo& k = kindOf("projectcalico.org/v3", "BlockAffinity");
-  return k;
-}
-const api::KindInfo& handleKind() {
-  static const api::KindInfo& k = kindOf("projectcalico.org/v3", "IPAMHandle");
-  return k;
-}
-const api::KindInfo& poolKind() {
-  static const api::KindInfo& k = kindOf("projectcalico.org/v3", "IPPool");
-  return k;
-}
-const api::KindInfo& reservationKind() {
-  static const api::KindInfo& k = kindOf("projectcalico.org/v3", "IPReservation");
-  return k;
-}
-const api::KindInfo& configKind() {
-  static const api::KindInfo& k = kindOf("projectcalico.org/v3", "IPAMConfiguration");
+// The projectcalico.org/v3 kinds IPAM keeps its state in.
+struct IpamKinds {
+  const api::KindInfo& block = calicoKind("IPAMBlock");
+  const api::KindInfo& affinity = calicoKind("BlockAffinity");
+  const api::KindInfo& handle = calicoKind("IPAMHandle");
+  const api::KindInfo& pool = calicoKind("IPPool");
+  const api::KindInfo& reservation = calicoKind("IPReservation");
+  const api::KindInfo& config = calicoKind("IPAMConfiguration");
+
+  static const api::KindInfo& calicoKind(const char* kind) {
+    return kindOf("projectcalico.org/v3", kind);
+  }
+};
+const IpamKinds& kinds() {
+  static const IpamKinds k;
   return k;
 }
 
@@ -72,6 +65,25 @@ constexpr int kDefaultMaxBlocksPerHost = 20;
 constexpr U128 kMaxClaimScan = 1 << 20;
 
 std::string hostAffinity(std::string_view node) { return "host:" + std::string(node); }
+
+// A host BlockAffinity `name` of `node` for the block `cidr`, in `state` (pending, confirmed).
+Value affinityObject(const std::string& name, const std::string& node, const IpNet& cidr,
+                     const char* state) {
+  Value aff = Value::object();
+  aff.set("apiVersion", "projectcalico.org/v3");
+  aff.set("kind", "BlockAffinity");
+  Value meta = Value::object();
+  meta.set("name", name);
+  aff.set("metadata", std::move(meta));
+  Value spec = Value::object();
+  spec.set("state", state);
+  spec.set("node", node);
+  spec.set("cidr", cidr.str());
+  spec.set("type", "host");
+  spec.set("deleted", false);
+  aff.set("spec", std::move(spec));
+  return aff;
+}
 
 std::string nowRfc3339() {
   std::time_t t = std::time(nullptr);
@@ -129,7 +141,7 @@ struct Affinity {
 };
 
 Result<std::vector<Pool>> loadPools(Store& store) {
-  ASSIGN_OR_RETURN(std::vector<Value> items, store.list(poolKind()));
+  ASSIGN_OR_RETURN(std::vector<Value> items, store.list(kinds().pool));
   std::vector<Pool> out;
   for (const auto& o : items) {
     Pool p;
@@ -168,7 +180,7 @@ Result<std::vector<Pool>> loadPools(Store& store) {
 
 Result<Config> loadConfig(Store& store) {
   Config c;
-  auto got = store.get(configKind(), "", "default");
+  auto got = store.get(kinds().config, "", "default");
   if (!got) {
     if (got.code() == Code::NotFound) {
       return c;
@@ -188,7 +200,7 @@ Result<Config> loadConfig(Store& store) {
 }
 
 Result<std::vector<IpNet>> loadReservations(Store& store) {
-  ASSIGN_OR_RETURN(std::vector<Value> items, store.list(reservationKind()));
+  ASSIGN_OR_RETURN(std::vector<Value> items, store.list(kinds().reservation));
   std::vector<IpNet> out;
   for (const auto& o : items) {
     const Value* cidrs = o.path("spec.reservedCIDRs");
@@ -214,7 +226,7 @@ bool isReserved(const IpAddr& ip, const std::vector<IpNet>& reservations) {
 }
 
 Result<std::vector<Affinity>> loadAffinities(Store& store) {
-  ASSIGN_OR_RETURN(std::vector<Value> items, store.list(affinityKind()));
+  ASSIGN_OR_RETURN(std::vector<Value> items, store.list(kinds().affinity));
   std::vector<Affinity> out;
   for (auto& o : items) {
     auto cidr = api::parseCidr(o.getString("spec.cidr"));
@@ -228,16 +240,6 @@ Result<std::vector<Affinity>> loadAffinities(Store& store) {
     a.state = o.getString("spec.state");
     a.obj = std::move(o);
     out.push_back(std::move(a));
-  }
-  return out;
-}
-
-std::map<std::string, std::string> labelsOf(const Value& obj) {
-  std::map<std::string, std::string> out;
-  if (const Value* l = obj.path("metadata.labels"); l && l->isObject()) {
-    for (const auto& [k, v] : l->asObject()) {
-      out[k] = v.asString();
-    }
   }
   return out;
 }
@@ -412,7 +414,7 @@ public:
 
     // 3. Borrow from any block of the pools.
     if (got.size() < n && !config_.strictAffinity) {
-      auto blocks = store_.list(blockKind());
+      auto blocks = store_.list(kinds().block);
       if (!blocks) {
         return fail(blocks.error());
       }
@@ -473,7 +475,7 @@ public:
     };
     for (int attempt = 0; attempt < opts_.maxRetries; ++attempt) {
       if (!cached) {
-        auto got = store_.get(blockKind(), "", blockName(cidr));
+        auto got = store_.get(kinds().block, "", blockName(cidr));
         if (!got && got.code() != Code::NotFound) {
           return undo(got.error());
         }
@@ -510,7 +512,7 @@ public:
         handleCount = 1;
       }
       blk->allocate(ord, attr_);
-      auto r = store_.update(blockKind(), blk->toObject());
+      auto r = store_.update(kinds().block, blk->toObject());
       if (r) {
         return Status::ok();
       }
@@ -533,7 +535,7 @@ public:
     std::string name = handleName(handle);
     std::string key = cidr.str();
     for (int attempt = 0; attempt < opts.maxRetries; ++attempt) {
-      auto got = store.get(handleKind(), "", name);
+      auto got = store.get(kinds().handle, "", name);
       if (!got) {
         if (got.code() != Code::NotFound) {
           return got.error();
@@ -553,7 +555,7 @@ public:
         blocks.set(key, Value(delta));
         spec.set("block", std::move(blocks));
         obj.set("spec", std::move(spec));
-        auto c = store.create(handleKind(), obj);
+        auto c = store.create(kinds().handle, obj);
         if (c) {
           return Status::ok();
         }
@@ -582,9 +584,9 @@ public:
       }
       Status st;
       if (blocks.asObject().empty()) {
-        st = store.remove(handleKind(), "", name, obj.getString("metadata.resourceVersion"));
+        st = store.remove(kinds().handle, "", name, obj.getString("metadata.resourceVersion"));
       } else {
-        st = store.update(handleKind(), obj).status();
+        st = store.update(kinds().handle, obj).status();
       }
       if (st.isOk()) {
         return st;
@@ -601,26 +603,14 @@ public:
   // object when the block is the node's, nullopt when another node holds it.
   Result<std::optional<Value>> claimBlock(const IpNet& cidr) {
     std::string affName = affinityName(args_.node, cidr);
-    Value aff = Value::object();
-    aff.set("apiVersion", "projectcalico.org/v3");
-    aff.set("kind", "BlockAffinity");
-    Value meta = Value::object();
-    meta.set("name", affName);
-    aff.set("metadata", std::move(meta));
-    Value spec = Value::object();
-    spec.set("state", "pending");
-    spec.set("node", args_.node);
-    spec.set("cidr", cidr.str());
-    spec.set("type", "host");
-    spec.set("deleted", false);
-    aff.set("spec", std::move(spec));
-    auto c = store_.create(affinityKind(), aff);
+    Value aff = affinityObject(affName, args_.node, cidr, "pending");
+    auto c = store_.create(kinds().affinity, aff);
     if (!c) {
       if (c.code() != Code::AlreadyExists) {
         return c.error();
       }
       // Ours already (a racing claim from this node, or a leftover): fine unless being deleted.
-      auto existing = store_.get(affinityKind(), "", affName);
+      auto existing = store_.get(kinds().affinity, "", affName);
       if (existing && existing->getString("spec.state") == "pendingDeletion") {
         return std::optional<Value>();
       }
@@ -630,11 +620,11 @@ public:
     Value obj = fresh.toObject();
     obj["metadata"].set("name", blockName(cidr));
     Value blockObj;
-    auto b = store_.create(blockKind(), obj);
+    auto b = store_.create(kinds().block, obj);
     if (b) {
       blockObj = std::move(b).value();
     } else if (b.code() == Code::AlreadyExists) {
-      auto existing = store_.get(blockKind(), "", blockName(cidr));
+      auto existing = store_.get(kinds().block, "", blockName(cidr));
       if (!existing || existing->getString("spec.affinity") != hostAffinity(args_.node)) {
         dropPendingAffinity(affName);
         if (!existing && existing.code() != Code::NotFound) {
@@ -654,7 +644,7 @@ public:
 
   // Finds a block of `pools` that no block overlaps yet and claims it; nullopt when none is left.
   Result<std::optional<std::pair<IpNet, Value>>> claimNewBlock(const std::vector<Pool>& pools) {
-    ASSIGN_OR_RETURN(std::vector<Value> blocks, store_.list(blockKind()));
+    ASSIGN_OR_RETURN(std::vector<Value> blocks, store_.list(kinds().block));
     // Existing blocks as [first, last] address intervals, per family.
     std::map<std::pair<int, U128>, U128> taken;
     auto markTaken = [&](const IpNet& n) {
@@ -752,7 +742,7 @@ private:
     };
     for (int attempt = 0; attempt < opts_.maxRetries; ++attempt) {
       if (!cached) {
-        auto got = store_.get(blockKind(), "", blockName(cidr));
+        auto got = store_.get(kinds().block, "", blockName(cidr));
         if (!got) {
           undo();
           if (got.code() == Code::NotFound) {
@@ -788,7 +778,7 @@ private:
         blk->allocate(ord, attr_);
         ips.push_back(blk->addressAt(ord));
       }
-      auto r = store_.update(blockKind(), blk->toObject());
+      auto r = store_.update(kinds().block, blk->toObject());
       if (r) {
         return ips;
       }
@@ -807,33 +797,22 @@ private:
   }
 
   void dropPendingAffinity(const std::string& affName) {
-    auto got = store_.get(affinityKind(), "", affName);
+    auto got = store_.get(kinds().affinity, "", affName);
     if (got && got->getString("spec.state") == "pending") {
-      (void)store_.remove(affinityKind(), "", affName, got->getString("metadata.resourceVersion"));
+      (void)store_.remove(kinds().affinity, "", affName,
+                          got->getString("metadata.resourceVersion"));
     }
   }
 
   Status confirmAffinity(const std::string& affName, const IpNet& cidr) {
     for (int attempt = 0; attempt < opts_.maxRetries; ++attempt) {
-      auto got = store_.get(affinityKind(), "", affName);
+      auto got = store_.get(kinds().affinity, "", affName);
       if (!got) {
         if (got.code() != Code::NotFound) {
           return got.error();
         }
-        Value aff = Value::object();
-        aff.set("apiVersion", "projectcalico.org/v3");
-        aff.set("kind", "BlockAffinity");
-        Value meta = Value::object();
-        meta.set("name", affName);
-        aff.set("metadata", std::move(meta));
-        Value spec = Value::object();
-        spec.set("state", "confirmed");
-        spec.set("node", args_.node);
-        spec.set("cidr", cidr.str());
-        spec.set("type", "host");
-        spec.set("deleted", false);
-        aff.set("spec", std::move(spec));
-        auto c = store_.create(affinityKind(), aff);
+        Value aff = affinityObject(affName, args_.node, cidr, "confirmed");
+        auto c = store_.create(kinds().affinity, aff);
         if (c || c.code() == Code::AlreadyExists) {
           continue;
         }
@@ -844,7 +823,7 @@ private:
       }
       Value obj = std::move(got).value();
       obj["spec"].set("state", "confirmed");
-      auto u = store_.update(affinityKind(), obj);
+      auto u = store_.update(kinds().affinity, obj);
       if (u) {
         return Status::ok();
       }
@@ -912,7 +891,7 @@ public:
         continue;
       }
       IpNet cidr = detail::blockOf(ip, p.blockSize);
-      auto got = store_.get(blockKind(), "", blockName(cidr));
+      auto got = store_.get(kinds().block, "", blockName(cidr));
       if (got) {
         return std::optional<std::pair<IpNet, Value>>(std::make_pair(cidr, std::move(*got)));
       }
@@ -921,7 +900,7 @@ public:
       }
     }
     if (!blocks_) {
-      ASSIGN_OR_RETURN(blocks_, store_.list(blockKind()));
+      ASSIGN_OR_RETURN(blocks_, store_.list(kinds().block));
     }
     for (const auto& o : *blocks_) {
       auto cidr = api::parseCidr(o.getString("spec.cidr"));
@@ -941,9 +920,9 @@ private:
 // Writes a block after releases: deleted when empty and affine to nobody, else updated.
 Status writeReleasedBlock(Store& store, const Block& blk) {
   if (blk.empty() && blk.affinity().empty()) {
-    return store.remove(blockKind(), "", blockName(blk.cidr()), blk.resourceVersion());
+    return store.remove(kinds().block, "", blockName(blk.cidr()), blk.resourceVersion());
   }
-  return store.update(blockKind(), blk.toObject()).status();
+  return store.update(kinds().block, blk.toObject()).status();
 }
 
 Result<std::vector<IpAddr>> releaseAddresses(Store& store, const Options& opts,
@@ -978,7 +957,7 @@ Result<std::vector<IpAddr>> releaseAddresses(Store& store, const Options& opts,
     bool done = false;
     for (int attempt = 0; attempt < opts.maxRetries && !done; ++attempt) {
       if (!g.cached) {
-        auto got = store.get(blockKind(), "", blockName(g.cidr));
+        auto got = store.get(kinds().block, "", blockName(g.cidr));
         if (!got) {
           if (got.code() != Code::NotFound) {
             return got.error();
@@ -1084,6 +1063,16 @@ std::string affinityName(std::string_view node, const IpNet& block) {
 }
 std::string handleName(std::string_view handleId) { return toLower(handleId); }
 
+std::map<std::string, std::string> labelsOf(const Value& obj) {
+  std::map<std::string, std::string> out;
+  if (const Value* l = obj.path("metadata.labels"); l && l->isObject()) {
+    for (const auto& [k, v] : l->asObject()) {
+      out[k] = v.asString();
+    }
+  }
+  return out;
+}
+
 const char* problemKindName(Problem::Kind k) {
   switch (k) {
   case Problem::Kind::LeakedAddress:
@@ -1151,7 +1140,7 @@ Status Ipam::assignIp(const IpAddr& ip, const AssignArgs& args) {
 
 Status Ipam::releaseByHandle(std::string_view handle) {
   std::string id(handle);
-  auto got = store_.get(handleKind(), "", handleName(id));
+  auto got = store_.get(kinds().handle, "", handleName(id));
   if (!got) {
     return got.code() == Code::NotFound ? Status::ok() : got.error();
   }
@@ -1166,7 +1155,7 @@ Status Ipam::releaseByHandle(std::string_view handle) {
   for (const auto& cidr : cidrs) {
     bool done = false;
     for (int attempt = 0; attempt < opts_.maxRetries && !done; ++attempt) {
-      auto b = store_.get(blockKind(), "", blockName(cidr));
+      auto b = store_.get(kinds().block, "", blockName(cidr));
       if (!b) {
         if (b.code() != Code::NotFound) {
           return b.error();
@@ -1203,7 +1192,7 @@ Result<std::vector<IpAddr>> Ipam::releaseIps(const std::vector<IpAddr>& ips) {
 
 Result<std::vector<IpAddr>> Ipam::ipsByHandle(std::string_view handle) {
   std::string id(handle);
-  ASSIGN_OR_RETURN(Value h, store_.get(handleKind(), "", handleName(id)));
+  ASSIGN_OR_RETURN(Value h, store_.get(kinds().handle, "", handleName(id)));
   std::vector<IpAddr> out;
   if (const Value* blocks = h.path("spec.block"); blocks && blocks->isObject()) {
     for (const auto& [k, v] : blocks->asObject()) {
@@ -1211,7 +1200,7 @@ Result<std::vector<IpAddr>> Ipam::ipsByHandle(std::string_view handle) {
       if (!cidr) {
         continue;
       }
-      auto b = store_.get(blockKind(), "", blockName(*cidr));
+      auto b = store_.get(kinds().block, "", blockName(*cidr));
       if (!b) {
         if (b.code() == Code::NotFound) {
           continue;
@@ -1256,19 +1245,19 @@ Status Ipam::releaseNodeAffinities(std::string_view node) {
     if (a.node != node) {
       continue;
     }
-    auto b = store_.get(blockKind(), "", blockName(a.cidr));
+    auto b = store_.get(kinds().block, "", blockName(a.cidr));
     if (!b) {
       if (b.code() != Code::NotFound) {
         return b.error();
       }
-      RETURN_IF_ERROR(removeIfPresent(store_, affinityKind(), a.name,
+      RETURN_IF_ERROR(removeIfPresent(store_, kinds().affinity, a.name,
                                       a.obj.getString("metadata.resourceVersion")));
       continue;
     }
     ASSIGN_OR_RETURN(Block blk, Block::fromObject(*b));
     if (blk.affinity() != hostAffinity(node)) {
       // The block belongs to another node (a claim this node lost): the affinity is stale.
-      RETURN_IF_ERROR(removeIfPresent(store_, affinityKind(), a.name,
+      RETURN_IF_ERROR(removeIfPresent(store_, kinds().affinity, a.name,
                                       a.obj.getString("metadata.resourceVersion")));
       continue;
     }
@@ -1279,33 +1268,33 @@ Status Ipam::releaseNodeAffinities(std::string_view node) {
     // block only if it is still empty (its resourceVersion unchanged), then the affinity.
     Value marked = a.obj;
     marked["spec"].set("state", "pendingDeletion");
-    auto u = store_.update(affinityKind(), marked);
+    auto u = store_.update(kinds().affinity, marked);
     if (!u) {
       if (u.code() == Code::Conflict || u.code() == Code::NotFound) {
         continue; // changed under us; a later pass deals with it
       }
       return u.error();
     }
-    Status st = store_.remove(blockKind(), "", blockName(a.cidr), blk.resourceVersion());
+    Status st = store_.remove(kinds().block, "", blockName(a.cidr), blk.resourceVersion());
     if (!st.isOk() && st.code() == Code::Conflict) {
       // Someone allocated from it meanwhile: keep the block, confirm the affinity again.
       Value back = *u;
       back["spec"].set("state", "confirmed");
-      (void)store_.update(affinityKind(), back);
+      (void)store_.update(kinds().affinity, back);
       continue;
     }
     if (!st.isOk() && st.code() != Code::NotFound) {
       return st;
     }
-    RETURN_IF_ERROR(
-        removeIfPresent(store_, affinityKind(), a.name, u->getString("metadata.resourceVersion")));
+    RETURN_IF_ERROR(removeIfPresent(store_, kinds().affinity, a.name,
+                                    u->getString("metadata.resourceVersion")));
   }
   return Status::ok();
 }
 
 Result<Usage> Ipam::usage() {
   ASSIGN_OR_RETURN(std::vector<Pool> pools, loadPools(store_));
-  ASSIGN_OR_RETURN(std::vector<Value> blockObjs, store_.list(blockKind()));
+  ASSIGN_OR_RETURN(std::vector<Value> blockObjs, store_.list(kinds().block));
   ASSIGN_OR_RETURN(std::vector<IpNet> reservations, loadReservations(store_));
   // Reservations that lie inside others add nothing; CIDRs either nest or are disjoint.
   std::sort(reservations.begin(), reservations.end(),
@@ -1361,8 +1350,8 @@ Result<Usage> Ipam::usage() {
 
 Result<CheckReport> Ipam::check(const std::vector<std::string>* livePods,
                                 const std::vector<std::string>* liveNodes) {
-  ASSIGN_OR_RETURN(std::vector<Value> blockObjs, store_.list(blockKind()));
-  ASSIGN_OR_RETURN(std::vector<Value> handleObjs, store_.list(handleKind()));
+  ASSIGN_OR_RETURN(std::vector<Value> blockObjs, store_.list(kinds().block));
+  ASSIGN_OR_RETURN(std::vector<Value> handleObjs, store_.list(kinds().handle));
   ASSIGN_OR_RETURN(std::vector<Affinity> affs, loadAffinities(store_));
   std::set<std::string> pods, nodes;
   if (livePods) {

@@ -70,6 +70,8 @@ std::string ipipTunnelHandle(std::string_view node);  // "ipip-tunnel-addr-<node
 std::string blockName(const IpNet& block);
 std::string affinityName(std::string_view node, const IpNet& block);
 std::string handleName(std::string_view handleId);
+// metadata.labels of an object (a Node or Namespace), as matched by pool selectors.
+std::map<std::string, std::string> labelsOf(const Value& obj);
 
 struct AssignArgs {
   std::string handle;                       // required

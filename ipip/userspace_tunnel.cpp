@@ -1,6 +1,7 @@
 #include "ipip/userspace_tunnel.h"
 
 #include "ipip/tunnel_packet.h"
+#include "netlink/fd.h"
 #include "netlink/netlink.h"
 
 #include <arpa/inet.h>
@@ -16,10 +17,10 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <string>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <string>
 #include <sys/uio.h>
 #include <thread>
 #include <unistd.h>
@@ -46,28 +47,7 @@ Status errnoStatus(const std::string& what, int err) {
   return Status(Code::Internal, what + ": " + std::strerror(err));
 }
 
-class Fd {
-public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    reset();
-    fd_ = std::exchange(o.fd_, -1);
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-    fd_ = -1;
-  }
-
-private:
-  int fd_ = -1;
-};
+using netlink::Fd;
 
 ifreq namedIfreq(const std::string& name) {
   ifreq ifr{};

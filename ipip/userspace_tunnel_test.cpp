@@ -5,6 +5,7 @@
 #include "ipip/netns_testutil.h"
 #include "ipip/tunnel_packet.h"
 #include "ipip/userspace_tunnel.h"
+#include "netlink/fd.h"
 
 #include <arpa/inet.h>
 #include <chrono>
@@ -40,24 +41,7 @@ sockaddr_in sockAddr(const char* ip, uint16_t port) {
   return sa;
 }
 
-class Socket {
-public:
-  explicit Socket(int fd = -1) : fd_(fd) {}
-  ~Socket() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Socket(Socket&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Socket& operator=(Socket&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  int get() const { return fd_; }
-
-private:
-  int fd_;
-};
+using Socket = netlink::Fd;
 
 // A socket of the given type opened inside namespace `ns` (bound to `ip`:0 unless ip is null).
 Socket openIn(const Netns& ns, int type, int proto, const char* ip) {

@@ -1,6 +1,7 @@
 #include "netlink/netlink.h"
 
 #include "netlink/codec.h"
+#include "netlink/fd.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -93,22 +94,6 @@ Status checkName(std::string_view name) {
 // A 4-byte aligned scratch area for one request.
 struct RequestBuf {
   alignas(8) char data[codec::kMaxRequest];
-};
-
-class FdGuard {
-public:
-  explicit FdGuard(int fd) : fd_(fd) {}
-  ~FdGuard() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  int get() const { return fd_; }
-
-private:
-  int fd_;
 };
 
 // Enters the namespace at `path` on the calling thread; the destructor returns to the one the
@@ -968,7 +953,7 @@ Status inNetns(const std::string& netnsPath, const std::function<Status()>& fn) 
 }
 
 Status setSysctl(const std::string& path, std::string_view value) {
-  FdGuard fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     return errnoStatus(errno, "sysctl " + path);
   }
@@ -983,7 +968,7 @@ Status setSysctl(const std::string& path, std::string_view value) {
 }
 
 Result<std::string> getSysctl(const std::string& path) {
-  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     return errnoStatus(errno, "sysctl " + path);
   }

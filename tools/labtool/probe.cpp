@@ -1,4 +1,5 @@
 // Reachability probes: TCP connect + echo, UDP datagram + echo, ICMP echo over a raw socket.
+#include "netlink/fd.h"
 #include "tools/labtool/labtool.h"
 
 #include <arpa/inet.h>
@@ -22,21 +23,7 @@ using Clock = std::chrono::steady_clock;
 // Unreplied UDP and ICMP requests are repeated this often until the deadline.
 constexpr int kRetryMs = 200;
 
-class Fd {
-public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      close(fd_);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
-private:
-  int fd_;
-};
+using netlink::Fd;
 
 int msLeft(Clock::time_point deadline) {
   auto left =
