@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs the caracal-apiserver benchmarks of BUILD_DIR and prints their figures.
+# Runs the benchmarks of BUILD_DIR and prints their figures: the caracal-apiserver ones (creates,
+# list, watch, fanout) and the dataplane ones (routes: RouteTable vs `ip -batch` and the no-op
+# reconcile; cni: CNI ADD/DEL latency; iperf: pod-to-pod throughput in caracal-lab; the last three
+# need root and create only network namespaces of their own).
 #
 #   bash bench/run.sh BUILD_DIR            (what `make bench` runs)
 #
@@ -7,14 +10,14 @@
 # removes it when done; all of them run under a private TMPDIR that this script removes on exit,
 # whatever happens. Extra arguments per benchmark come from the environment, e.g.
 #   BENCH_WATCH_ARGS="--rate 50 --events 2000" bash bench/run.sh build
-# BENCH_ONLY="creates list" limits the run to some of: creates list watch fanout.
+# BENCH_ONLY="creates list" limits the run to some of: creates list watch fanout routes cni iperf.
 set -u
 
 BUILD=${1:-build}
 BIN="$BUILD/bench"
-ONLY=${BENCH_ONLY:-"creates list watch fanout"}
+ONLY=${BENCH_ONLY:-"creates list watch fanout routes cni iperf"}
 
-for b in bench_creates bench_list bench_watch bench_fanout; do
+for b in bench_creates bench_list bench_watch bench_fanout bench_routes bench_cni; do
   if [[ ! -x "$BIN/$b" ]]; then
     echo "bench/run.sh: $BIN/$b is missing; build it first (make build, or ninja -C $BUILD $b)" >&2
     exit 2
@@ -56,8 +59,13 @@ run() {
     echo "=== $name FAILED (exit $rc)"
     status=1
   fi
-  # The figures: every line after the program's "summary" heading.
-  summaries+=("$(sed -n '/^summary/,$p' "$log" | sed '1d')")
+  # The figures: every line after the program's "summary" heading, or the whole output of a
+  # program that prints only figures.
+  if grep -q '^summary' "$log"; then
+    summaries+=("$(sed -n '/^summary/,$p' "$log" | sed '1d')")
+  else
+    summaries+=("$(cat "$log")")
+  fi
   echo
 }
 
@@ -69,6 +77,13 @@ for b in $ONLY; do
     list) run bench_list ${BENCH_LIST_ARGS:-} ;;
     watch) run bench_watch ${BENCH_WATCH_ARGS:-} ;;
     fanout) run bench_fanout ${BENCH_FANOUT_ARGS:-} ;;
+    routes) run bench_routes ${BENCH_ROUTES_ARGS:-} ;;
+    cni) run bench_cni ${BENCH_CNI_ARGS:-} ;;
+    iperf)
+      echo "=== iperf_pods.sh"
+      BUILD_DIR="$BUILD" bash "$(dirname "$0")/iperf_pods.sh" | tee "$WORK/iperf.log" || status=1
+      summaries+=("$(cat "$WORK/iperf.log")")
+      ;;
     *) echo "bench/run.sh: unknown benchmark \"$b\"" >&2; status=2 ;;
   esac
 done
