@@ -515,6 +515,12 @@ void UserspaceTunnel::stop(bool removeDevice) {
 }
 
 bool kernelIpipAvailable() {
+  // Only a module that is already there (loaded, or built in: both show in /sys/module). Creating
+  // an ipip link would otherwise make the kernel load it, and loading it creates the fallback
+  // device tunl0 in every namespace, the host's own included.
+  if (::access("/sys/module/ipip", F_OK) != 0) {
+    return false;
+  }
   auto nl = netlink::Socket::open();
   if (!nl.hasValue()) {
     return false;

@@ -49,9 +49,9 @@ struct TunnelStats {
   uint64_t dropNoPeer = 0;     // inner destination matched no peer
   uint64_t dropUnknownSrc = 0; // outer source not a known peer
   uint64_t dropMalformed = 0;
-  uint64_t dropNotIpv4 = 0; // non-IPv4 packet read from the device (IPIP carries IPv4 only)
-  uint64_t txErrors = 0;    // sendto() on the raw socket failed (no route, buffer full, ...)
-  uint64_t rxErrors = 0;    // write() to the device failed
+  uint64_t dropNotIpv4 = 0;  // non-IPv4 packet read from the device (IPIP carries IPv4 only)
+  uint64_t txErrors = 0;     // sendto() on the raw socket failed (no route, buffer full, ...)
+  uint64_t rxErrors = 0;     // write() to the device failed
   uint64_t txGsoPackets = 0; // super-packets read from the device and cut into segments
   uint64_t rxGsoWrites = 0;  // writes to the device that carried several merged segments
 };
@@ -79,9 +79,10 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
-// True when the kernel can create `ipip` links (tries to create and delete a probe link in the
-// calling thread's namespace). Any failure to create it (EOPNOTSUPP without the module, a missing
-// privilege) counts as "no".
+// True when the kernel can create `ipip` links: the module is already loaded or built in
+// (/sys/module/ipip) and a probe link can be created and deleted in the calling thread's namespace.
+// Any failure counts as "no". It never makes the kernel load the module (which would create tunl0
+// in every namespace, the host's included): run `modprobe ipip` on a node to use kernel IPIP.
 bool kernelIpipAvailable();
 
 } // namespace caracal::ipip

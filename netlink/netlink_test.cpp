@@ -377,8 +377,12 @@ TEST_F(NetlinkTest, ErrorsForUnknownInterfacesNameIt) {
 }
 
 TEST_F(NetlinkTest, IpipLinkKindProbe) {
-  // The kernel of this environment has no ipip module; whatever happens, the answer names the
-  // link and, when it fails, is an error value rather than a crash.
+  // Whatever happens, the answer names the link and, when it fails, is an error value rather than
+  // a crash. Only where the module is already there: creating the link would otherwise load it,
+  // and loading it puts tunl0 into every namespace, the host's included.
+  if (::access("/sys/module/ipip", F_OK) != 0) {
+    GTEST_SKIP() << "the ipip module is not loaded; not loading it from a test";
+  }
   Status st = sock_->createLink("tunl9", "ipip");
   std::printf("creating an ipip link: %s\n", st.isOk() ? "ok" : st.str().c_str());
   if (st.isOk()) {
