@@ -150,6 +150,7 @@ struct Agent::Impl {
   std::optional<std::pair<std::vector<api::IpNet>, std::vector<api::IpNet>>> natApplied;
   std::map<std::string, int> sysctlsDone; // interface -> ifindex configured
   Clock::time_point nextTunnelAttempt{};
+  std::vector<std::string> rejectedLogged; // rejected WorkloadEndpoints last warned about
   std::thread thread;
 
   Status setup();
@@ -347,6 +348,9 @@ Status Agent::Impl::configureInterfaces(const CalcOutput& out,
   Status first;
   std::map<std::string, int> done;
   for (const LocalInterface& li : out.workloadInterfaces) {
+    if (!startsWith(li.name, kWorkloadInterfacePrefix)) {
+      continue; // never the uplink or lo (RouteCalc filters these already)
+    }
     auto it = ifindex.find(li.name);
     if (it == ifindex.end()) {
       continue; // not created yet (or already gone)
@@ -403,7 +407,7 @@ Status Agent::Impl::program(const CalcOutput& out, bool resync, size_t& skipped)
     }
   }
   if (ipip) {
-    note(ipip->ensure(out.ipip, out.ipipPeers).status(), "tunl0");
+    note(ipip->ensure(out.ipip, out.ipipPeers, out.ipipSources).status(), "tunl0");
   }
 
   std::map<std::string, int> ifindex;
@@ -518,6 +522,13 @@ void Agent::Impl::loop() {
       nextResync = Clock::now() + opts.resyncInterval;
     }
 
+    if (out.rejectedWorkloads != rejectedLogged) {
+      for (const std::string& key : out.rejectedWorkloads) {
+        spdlog::warn("ignoring WorkloadEndpoint {}: interfaceName does not start with \"{}\"", key,
+                     kWorkloadInterfacePrefix);
+      }
+      rejectedLogged = out.rejectedWorkloads;
+    }
     Clock::time_point t0 = Clock::now();
     size_t skipped = 0;
     Status st = program(out, resync, skipped);
@@ -529,6 +540,7 @@ void Agent::Impl::loop() {
       stats.resyncs += resync ? 1 : 0;
       stats.routes = out.routes.size() - skipped;
       stats.skippedRoutes = skipped;
+      stats.rejectedWorkloads = out.rejectedWorkloads.size();
       stats.lastPassDuration = took;
       if (routes) {
         stats.routeWrites = routes->stats().replaced + routes->stats().deleted;

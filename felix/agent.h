@@ -48,10 +48,11 @@ struct AgentStats {
   uint64_t passes = 0;  // programming passes
   uint64_t resyncs = 0; // passes with a kernel read-back
   uint64_t failedPasses = 0;
-  uint64_t routes = 0;        // routes last programmed
-  uint64_t skippedRoutes = 0; // last pass: routes whose device does not exist (yet)
-  uint64_t routeWrites = 0;   // route replaces + deletes sent since start
-  uint64_t routeRepairs = 0;  // of which found by kernel read-backs (drift)
+  uint64_t routes = 0;            // routes last programmed
+  uint64_t skippedRoutes = 0;     // last pass: routes whose device does not exist (yet)
+  uint64_t routeWrites = 0;       // route replaces + deletes sent since start
+  uint64_t routeRepairs = 0;      // of which found by kernel read-backs (drift)
+  uint64_t rejectedWorkloads = 0; // local WorkloadEndpoints ignored: interfaceName not "cali…"
   std::chrono::microseconds lastPassDuration{0};
   std::string lastError;
   std::string underlayInterface;

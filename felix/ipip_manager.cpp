@@ -30,6 +30,25 @@ nlmsghdr* buildIpipLinkRequest(void* mem, std::string_view name, uint32_t seq) {
   return nlh;
 }
 
+std::vector<std::pair<IpNet, IpAddr>> ipipPeerTable(const std::vector<IpipPeer>& peers,
+                                                    const std::vector<IpAddr>& sources) {
+  std::vector<std::pair<IpNet, IpAddr>> table;
+  table.reserve(peers.size() + sources.size());
+  for (const IpipPeer& p : peers) {
+    table.emplace_back(p.dst, p.nodeIp);
+  }
+  for (const IpAddr& src : sources) {
+    bool known = false;
+    for (const IpipPeer& p : peers) {
+      known = known || p.nodeIp == src;
+    }
+    if (!known && src.family == 4) {
+      table.emplace_back(IpNet{src, 32}, src);
+    }
+  }
+  return table;
+}
+
 namespace {
 
 // One request/ack exchange on a fresh NETLINK_ROUTE socket in the calling thread's namespace.
@@ -105,8 +124,9 @@ ipip::TunnelStats IpipManager::tunnelStats() const {
 }
 
 Result<int> IpipManager::ensure(const std::optional<IpipDeviceConfig>& want,
-                                const std::vector<IpipPeer>& peers) {
-  return mode_ == Mode::Kernel ? ensureKernel(want) : ensureUserspace(want, peers);
+                                const std::vector<IpipPeer>& peers,
+                                const std::vector<IpAddr>& sources) {
+  return mode_ == Mode::Kernel ? ensureKernel(want) : ensureUserspace(want, peers, sources);
 }
 
 Result<int> IpipManager::ensureKernel(const std::optional<IpipDeviceConfig>& want) {
@@ -148,7 +168,8 @@ Result<int> IpipManager::ensureKernel(const std::optional<IpipDeviceConfig>& wan
 }
 
 Result<int> IpipManager::ensureUserspace(const std::optional<IpipDeviceConfig>& want,
-                                         const std::vector<IpipPeer>& peers) {
+                                         const std::vector<IpipPeer>& peers,
+                                         const std::vector<IpAddr>& sources) {
   if (!want) {
     if (tunnel_) {
       tunnel_->stop(true);
@@ -172,12 +193,7 @@ Result<int> IpipManager::ensureUserspace(const std::optional<IpipDeviceConfig>& 
     ASSIGN_OR_RETURN(tunnel_, ipip::UserspaceTunnel::start(opts));
     running_ = want;
   }
-  std::vector<std::pair<api::IpNet, api::IpAddr>> table;
-  table.reserve(peers.size());
-  for (const IpipPeer& p : peers) {
-    table.emplace_back(p.dst, p.nodeIp);
-  }
-  tunnel_->setPeers(std::move(table));
+  tunnel_->setPeers(ipipPeerTable(peers, sources));
   return tunnel_->ifindex();
 }
 

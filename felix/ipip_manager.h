@@ -24,6 +24,7 @@
 
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 struct nlmsghdr;
@@ -33,6 +34,11 @@ namespace caracal::felix {
 // RTM_NEWLINK (NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK) creating an `ipip` link named `name`,
 // written at `mem` (at least 256 bytes, 4-byte aligned).
 nlmsghdr* buildIpipLinkRequest(void* mem, std::string_view name, uint32_t seq);
+
+// The user-space tunnel's peer table: every peer, then a (<source>/32, <source>) entry for each
+// accepted source that is not already some peer's node IP.
+std::vector<std::pair<IpNet, IpAddr>> ipipPeerTable(const std::vector<IpipPeer>& peers,
+                                                    const std::vector<IpAddr>& sources);
 
 class IpipManager {
 public:
@@ -44,8 +50,11 @@ public:
   ~IpipManager();
 
   // Returns tunl0's ifindex (0 when IPIP is not wanted).
+  // `sources`: underlay addresses IPIP packets are accepted from (user-space mode); each one
+  // that is not already the node IP of a peer is given to the tunnel as a peer for its own /32,
+  // which the tunnel counts as a known source (no route sends traffic for it into tunl0).
   Result<int> ensure(const std::optional<IpipDeviceConfig>& want,
-                     const std::vector<IpipPeer>& peers);
+                     const std::vector<IpipPeer>& peers, const std::vector<IpAddr>& sources = {});
   Mode mode() const { return mode_; }
   // The user-space tunnel's counters (zeros in kernel mode).
   ipip::TunnelStats tunnelStats() const;
@@ -54,7 +63,8 @@ private:
   IpipManager(Mode mode, std::unique_ptr<netlink::Socket> sock);
   Result<int> ensureKernel(const std::optional<IpipDeviceConfig>& want);
   Result<int> ensureUserspace(const std::optional<IpipDeviceConfig>& want,
-                              const std::vector<IpipPeer>& peers);
+                              const std::vector<IpipPeer>& peers,
+                              const std::vector<IpAddr>& sources);
 
   Mode mode_;
   std::unique_ptr<netlink::Socket> sock_;

@@ -60,5 +60,18 @@ TEST(IpipLinkRequest, CarriesNameKindAndPmtuDiscovery) {
   EXPECT_EQ(nlh->nlmsg_len % 4, 0u);
 }
 
+TEST(IpipPeerTable, AddsSourcesWithoutARoutedBlock) {
+  IpAddr n2 = *api::parseIp("10.0.0.2");
+  IpAddr n4 = *api::parseIp("10.0.0.4");
+  std::vector<IpipPeer> peers = {{*api::parseCidr("10.244.2.0/26"), n2},
+                                 {*api::parseCidr("10.244.9.7/32"), n2}};
+  auto table = ipipPeerTable(peers, {n2, n4});
+  using Entry = std::pair<IpNet, IpAddr>;
+  EXPECT_EQ(table, (std::vector<Entry>{{*api::parseCidr("10.244.2.0/26"), n2},
+                                       {*api::parseCidr("10.244.9.7/32"), n2},
+                                       {IpNet{n4, 32}, n4}}));
+  EXPECT_EQ(ipipPeerTable({}, {}).size(), 0u);
+}
+
 } // namespace
 } // namespace caracal::felix

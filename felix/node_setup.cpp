@@ -54,9 +54,23 @@ Result<std::optional<api::IpAddr>> decideAddress(ipam::Ipam& ipam, const std::st
   auto holds = [&](const api::IpAddr& a) {
     return std::find(mine.begin(), mine.end(), a) != mine.end();
   };
+  // Keeping `current`: whatever else the handle holds (an allocation whose Node write was lost)
+  // is released, so tunnel addresses never leak.
+  auto keep = [&](const api::IpAddr& cur) -> Result<std::optional<api::IpAddr>> {
+    std::vector<api::IpAddr> others;
+    for (const api::IpAddr& a : mine) {
+      if (!(a == cur)) {
+        others.push_back(a);
+      }
+    }
+    if (!others.empty()) {
+      RETURN_IF_ERROR(ipam.releaseIps(others).status().withContext("releasing extra " + tk.handle));
+    }
+    return std::optional<api::IpAddr>(cur);
+  };
   if (current && inAny(*current, *tk.cidrs)) {
     if (holds(*current)) {
-      return current;
+      return keep(*current);
     }
     ipam::AssignArgs args;
     args.handle = tk.handle;
@@ -64,7 +78,7 @@ Result<std::optional<api::IpAddr>> decideAddress(ipam::Ipam& ipam, const std::st
     args.attrs = {{"node", node}, {"type", tk.type}};
     args.use = "Tunnel";
     if (ipam.assignIp(*current, args).isOk()) {
-      return current; // recorded but not allocated (e.g. restored Node): claimed again
+      return keep(*current); // recorded but not allocated (e.g. restored Node): claimed again
     }
   }
   // An address the handle already holds in a suitable pool (an earlier run that died before

@@ -204,6 +204,40 @@ TEST_F(NodeSetupTest, RecordedButUnallocatedAddressIsClaimedAgain) {
   EXPECT_EQ((*held)[0].str(), "10.244.7.7");
 }
 
+TEST_F(NodeSetupTest, ClaimingTheRecordedAddressReleasesOtherHandleAddresses) {
+  // The handle holds an address whose Node write was lost, while the Node records another one
+  // that is no longer allocated (e.g. restored from a backup).
+  addPool(pool("vx", "10.244.0.0/16", "Never", "Always"));
+  ASSERT_TRUE(registerNode(*store_, "node1", net("10.0.0.5/24")));
+  ipam::AssignArgs args;
+  args.handle = "vxlan-tunnel-addr-node1";
+  args.node = "node1";
+  args.use = "Tunnel";
+  auto stray = ipam_.autoAssign(args);
+  ASSERT_TRUE(stray);
+  ASSERT_EQ(stray->size(), 1u);
+  Value n = node();
+  n["spec"]["ipv4VXLANTunnelAddr"] = "10.244.7.7";
+  ASSERT_TRUE(store_->update(calicoNodeKind(), n));
+
+  ASSERT_TRUE(ensureTunnelAddresses(*store_, ipam_, "node1", needs()));
+  EXPECT_EQ(node().getString("spec.ipv4VXLANTunnelAddr"), "10.244.7.7");
+  auto held = ipam_.ipsByHandle("vxlan-tunnel-addr-node1");
+  ASSERT_TRUE(held);
+  EXPECT_EQ(*held, std::vector<api::IpAddr>{*api::parseIp("10.244.7.7")});
+  EXPECT_EQ(ipam_.lookup((*stray)[0].addr).code(), Code::NotFound);
+  EXPECT_EQ(ipam_.usage()->pools[0].inUse, 1u);
+
+  // Also when the recorded address is already held next to a stray one.
+  auto stray2 = ipam_.autoAssign(args);
+  ASSERT_TRUE(stray2);
+  ASSERT_TRUE(ensureTunnelAddresses(*store_, ipam_, "node1", needs()));
+  held = ipam_.ipsByHandle("vxlan-tunnel-addr-node1");
+  ASSERT_TRUE(held);
+  EXPECT_EQ(*held, std::vector<api::IpAddr>{*api::parseIp("10.244.7.7")});
+  EXPECT_EQ(ipam_.usage()->pools[0].inUse, 1u);
+}
+
 TEST_F(NodeSetupTest, AddressOutsideTheVxlanPoolsIsReplaced) {
   addPool(pool("vx", "10.244.0.0/16", "Never", "Always"));
   ASSERT_TRUE(registerNode(*store_, "node1", net("10.0.0.5/24")));

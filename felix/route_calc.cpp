@@ -3,6 +3,7 @@
 #include "common/strings.h"
 
 #include <algorithm>
+#include <cstring>
 #include <openssl/sha.h>
 #include <set>
 #include <unordered_map>
@@ -471,6 +472,11 @@ CalcOutput RouteCalc::compute() const {
       if (w.iface.empty()) {
         continue;
       }
+      if (w.iface.size() <= std::strlen(kWorkloadInterfacePrefix) ||
+          !startsWith(w.iface, kWorkloadInterfacePrefix)) {
+        out.rejectedWorkloads.push_back(key);
+        continue;
+      }
       LocalInterface& li = ifaces[w.iface];
       li.name = w.iface;
       for (const IpNet& n : w.nets) {
@@ -522,6 +528,20 @@ CalcOutput RouteCalc::compute() const {
     if (d.ifname == kIpipDevice && d.route.gateway) {
       out.ipipPeers.push_back(IpipPeer{d.route.dst, *d.route.gateway});
     }
+  }
+
+  // IPIP is accepted from every other node, also one without a block routed through tunl0.
+  if (out.ipip) {
+    for (const auto& [name, n] : st.nodes) {
+      if (name == cfg_.nodeName || !n.ipv4Address || n.ipv4Address->addr == out.ipip->local) {
+        continue;
+      }
+      out.ipipSources.push_back(n.ipv4Address->addr);
+    }
+    std::sort(out.ipipSources.begin(), out.ipipSources.end(),
+              [](const IpAddr& a, const IpAddr& b) { return a.bytes < b.bytes; });
+    out.ipipSources.erase(std::unique(out.ipipSources.begin(), out.ipipSources.end()),
+                          out.ipipSources.end());
   }
 
   // VTEPs of every remote node.

@@ -9,6 +9,8 @@
 // What compute() produces for node N (all routes carry protocol netlink::kRouteProtocol and live in
 // the main table; interfaces are given by name, the caller resolves indexes):
 //   - every local workload address:   <ip>/32 dev <caliX> scope link      (IPv6: /128 dev <caliX>)
+//     (a local endpoint whose interfaceName does not start with "cali" is ignored and reported
+//     in rejectedWorkloads)
 //   - every block affine to N:        blackhole <block>
 //   - every block affine to a remote node R, by the IPPool containing the block:
 //       VXLAN Always, or CrossSubnet with R outside N's subnet:
@@ -23,7 +25,8 @@
 //     (borrowed): a /32 to the workload's node, chosen as for a block of that pool.
 //   - VXLAN peers (VTEP IP, VTEP MAC, underlay IP) of every remote node with a VTEP, and the local
 //     vxlan.calico parameters, when VXLAN is in use; IPIP peers (destination -> node IP: exactly
-//     the destinations routed through tunl0) and the tunl0 parameters when IPIP is in use.
+//     the destinations routed through tunl0), the accepted IPIP sources (every other node's
+//     underlay address) and the tunl0 parameters when IPIP is in use.
 //   - natOutgoing pool lists, the local workload interfaces that need sysctls, the pod MTU and the
 //     tunnel addresses this node should own.
 // A route whose next hop is not known yet (remote node without an address or without a VTEP) is
@@ -50,6 +53,10 @@ using api::IpNet;
 
 inline constexpr const char* kVxlanDevice = "vxlan.calico";
 inline constexpr const char* kIpipDevice = "tunl0";
+// Calico's InterfacePrefix: host-side workload interfaces are named "cali…". A local
+// WorkloadEndpoint whose interfaceName lacks it is ignored (never route a pod address via eth0/lo
+// or set workload sysctls on the uplink).
+inline constexpr const char* kWorkloadInterfacePrefix = "cali";
 inline constexpr uint32_t kVxlanOverhead = 50;
 inline constexpr uint32_t kIpipOverhead = 20;
 inline constexpr uint32_t kDefaultVxlanVni = 4096;
@@ -123,10 +130,16 @@ struct CalcOutput {
   std::optional<VxlanDeviceConfig> vxlan;
   std::vector<VxlanPeer> vxlanPeers; // sorted by node
   std::optional<IpipDeviceConfig> ipip;
-  std::vector<IpipPeer> ipipPeers;                // sorted by destination
+  std::vector<IpipPeer> ipipPeers; // sorted by destination
+  // Underlay addresses of every other node while IPIP is in use: the outer sources IPIP packets
+  // are accepted from (as Calico's all-hosts set), whether or not a route goes to that node.
+  std::vector<IpAddr> ipipSources;                // sorted, unique
   std::vector<IpNet> natMasqPools;                // pools with natOutgoing
   std::vector<IpNet> natAllPools;                 // every pool
   std::vector<LocalInterface> workloadInterfaces; // sorted by name
+  // Keys of local WorkloadEndpoints ignored because their interfaceName is not a workload
+  // interface (kWorkloadInterfacePrefix); sorted.
+  std::vector<std::string> rejectedWorkloads;
   // Encapsulations used by at least one enabled IPv4 pool (these need tunnel addresses).
   bool vxlanWanted = false;
   bool ipipWanted = false;

@@ -178,6 +178,37 @@ TEST_F(RouteCalcTest, LocalWorkloadGetsScopeLinkRoute) {
   EXPECT_EQ(out.workloadInterfaces[0], (LocalInterface{"cali0123456789a", true, false}));
 }
 
+TEST_F(RouteCalcTest, LocalWorkloadWithNonCaliInterfaceIsIgnored) {
+  cluster("Never", "Always");
+  wep("ns/uplink", "node1", "eth0", {"10.244.1.6/32"});
+  wep("ns/loop", "node1", "lo", {"10.244.1.7/32"});
+  wep("ns/bare", "node1", "cali", {"10.244.1.8/32"});
+  wep("ns/good", "node1", "cali0123456789a", {"10.244.1.5/32"});
+  // A remote endpoint's interface name is not ours to judge.
+  wep("ns/remote", "node2", "eth0", {"10.244.3.9/32"});
+  CalcOutput out = calc_.compute();
+  EXPECT_EQ(route(out, "10.244.1.6/32"), nullptr);
+  EXPECT_EQ(route(out, "10.244.1.7/32"), nullptr);
+  EXPECT_EQ(route(out, "10.244.1.8/32"), nullptr);
+  for (const DesiredRoute& r : out.routes) {
+    EXPECT_NE(r.ifname, "lo");
+    if (r.ifname == "eth0") {
+      EXPECT_TRUE(r.route.gateway) << r.route.dst.str(); // only native routes to other nodes
+    }
+  }
+  ASSERT_NE(route(out, "10.244.1.5/32"), nullptr);
+  ASSERT_EQ(out.workloadInterfaces.size(), 1u);
+  EXPECT_EQ(out.workloadInterfaces[0].name, "cali0123456789a");
+  EXPECT_EQ(out.rejectedWorkloads, (std::vector<std::string>{"ns/bare", "ns/loop", "ns/uplink"}));
+  ASSERT_NE(route(out, "10.244.3.9/32"), nullptr);
+  EXPECT_EQ(route(out, "10.244.3.9/32")->ifname, "vxlan.calico");
+
+  del("WorkloadEndpoint", "ns/uplink");
+  del("WorkloadEndpoint", "ns/loop");
+  del("WorkloadEndpoint", "ns/bare");
+  EXPECT_TRUE(calc_.compute().rejectedWorkloads.empty());
+}
+
 TEST_F(RouteCalcTest, LocalIpv6WorkloadRouteHasUniverseScope) {
   wep("ns/a", "node1", "caliv6", {"fd00:10::5/128"});
   CalcOutput out = calc_.compute();
@@ -279,6 +310,26 @@ TEST_F(RouteCalcTest, IpipAlwaysRoutesViaNodeIpOnTunl0) {
   EXPECT_TRUE(out.vxlanPeers.empty());
   EXPECT_TRUE(out.ipipWanted);
   EXPECT_EQ(out.podMtu, 1480u);
+}
+
+TEST_F(RouteCalcTest, IpipSourcesAreEveryOtherNode) {
+  cluster("Always", "Never");
+  // node4 is in the cluster but has no block (yet): no route, still an accepted source.
+  node("node4", "10.0.0.4/24");
+  node("node5", ""); // no address: nothing to accept
+  CalcOutput out = calc_.compute();
+  EXPECT_EQ(out.ipipPeers.size(), 2u);
+  EXPECT_EQ(out.ipipSources, (std::vector<IpAddr>{ip("10.0.0.2"), ip("10.0.0.4"), ip("10.1.0.3")}));
+
+  // CrossSubnet: same-subnet peers are routed natively but may still send IPIP.
+  pool("default", "10.244.0.0/16", "CrossSubnet", "Never");
+  out = calc_.compute();
+  EXPECT_EQ(out.ipipPeers.size(), 1u);
+  EXPECT_EQ(out.ipipSources.size(), 3u);
+
+  // No IPIP: no sources.
+  pool("default", "10.244.0.0/16", "Never", "Always");
+  EXPECT_TRUE(calc_.compute().ipipSources.empty());
 }
 
 TEST_F(RouteCalcTest, IpipCrossSubnetBothWays) {

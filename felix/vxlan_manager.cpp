@@ -100,7 +100,7 @@ Result<VxlanResult> VxlanManager::run(const std::optional<VxlanDeviceConfig>& wa
   };
   onDevice(plan.replaceNeighbors, &netlink::Batch::replaceNeighbor);
   onDevice(plan.deleteNeighbors, &netlink::Batch::deleteNeighbor);
-  onDevice(plan.appendFdb, &netlink::Batch::appendFdb);
+  onDevice(plan.replaceFdb, &netlink::Batch::replaceFdb);
   onDevice(plan.deleteFdb, &netlink::Batch::deleteFdb);
   size_t n = batch.size();
   std::vector<Status> results = batch.send();

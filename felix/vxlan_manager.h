@@ -42,7 +42,7 @@ struct VxlanPlan {
   // Entries without ifindex: the executor fills in the device's index.
   std::vector<netlink::Neighbor> replaceNeighbors;
   std::vector<netlink::Neighbor> deleteNeighbors;
-  std::vector<netlink::FdbEntry> appendFdb;
+  std::vector<netlink::FdbEntry> replaceFdb; // VTEP MAC -> peer underlay IP (NLM_F_REPLACE)
   std::vector<netlink::FdbEntry> deleteFdb;
 
   bool empty() const;

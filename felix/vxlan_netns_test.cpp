@@ -176,6 +176,21 @@ TEST_F(VxlanNetns, DriftAndStalePeersAreRepaired) {
   EXPECT_EQ(a_.ns->ip("route show 10.244.2.0/26").output, "");
 }
 
+TEST_F(VxlanNetns, NodeIpChangeMovesTheFdbEntry) {
+  programBoth();
+  // node2 gets another underlay address; its VTEP (and so its MAC) stays.
+  ASSERT_EQ(b_.ns->ip("addr add 10.99.0.3/24 dev eth0").rc, 0);
+  Value n2 = nodeObj("node2", "10.99.0.3/24", "10.244.2.0");
+  feed("Node", "node2", &n2);
+  Status st = a_.program(a_.calc->compute()); // ensure, routes, prune
+  ASSERT_TRUE(st) << st.message();
+  std::string mac2 = netlink::macStr(vtepMacForNode("node2"));
+  auto fdb = runCommand("bridge -n " + a_.ns->name() + " fdb show dev vxlan.calico");
+  EXPECT_NE(fdb.output.find(mac2 + " dst 10.99.0.3"), std::string::npos) << fdb.output;
+  EXPECT_EQ(fdb.output.find("dst 10.99.0.2"), std::string::npos) << fdb.output;
+  EXPECT_EQ(icmpPing(a_.ns->path(), "10.244.1.0", "10.244.2.0", 2), 2);
+}
+
 TEST_F(VxlanNetns, ParameterChangeRecreatesDeviceAndRoutesFollow) {
   programBoth();
   int before = a_.sock->link("vxlan.calico")->index;

@@ -16,7 +16,7 @@ std::string ipKey(const IpAddr& a) { return a.str(); }
 bool VxlanPlan::empty() const {
   return !deleteLink && !createLink && !setMac && !setMtu && !setUp && addAddresses.empty() &&
          deleteAddresses.empty() && replaceNeighbors.empty() && deleteNeighbors.empty() &&
-         appendFdb.empty() && deleteFdb.empty();
+         replaceFdb.empty() && deleteFdb.empty();
 }
 
 VxlanPlan planVxlan(const std::optional<VxlanDeviceConfig>& want, int parentIndex,
@@ -112,10 +112,12 @@ VxlanPlan planVxlan(const std::optional<VxlanDeviceConfig>& want, int parentInde
         }
       }
       if (!found) {
+        // Replace, not append: appending to a MAC that already has an entry (the peer's old
+        // underlay address) adds nothing, and prune() would then leave the MAC without any.
         netlink::FdbEntry f;
         f.mac = peer.vtepMac;
         f.dst = peer.nodeIp;
-        p.appendFdb.push_back(f);
+        p.replaceFdb.push_back(f);
       }
     }
   } else {

@@ -1,5 +1,6 @@
 #include "felix/vxlan_manager.h"
 
+#include <algorithm>
 #include <gtest/gtest.h>
 
 namespace caracal::felix {
@@ -56,8 +57,8 @@ TEST(VxlanPlan, CreatesEverythingFromNothing) {
   EXPECT_TRUE(p.setUp);
   EXPECT_EQ(p.addAddresses, (std::vector<IpNet>{net("10.244.1.0/32")}));
   EXPECT_EQ(p.replaceNeighbors.size(), 2u);
-  EXPECT_EQ(p.appendFdb.size(), 2u);
-  EXPECT_EQ(p.appendFdb[1].dst, ip("10.0.0.3"));
+  EXPECT_EQ(p.replaceFdb.size(), 2u);
+  EXPECT_EQ(p.replaceFdb[1].dst, ip("10.0.0.3"));
   EXPECT_EQ(p.replaceNeighbors[0].state, 0x80);
 }
 
@@ -91,7 +92,7 @@ TEST(VxlanPlan, ParameterMismatchRecreates) {
     EXPECT_TRUE(p.createLink) << which;
     // Everything is added afresh on the new device.
     EXPECT_EQ(p.replaceNeighbors.size(), 2u) << which;
-    EXPECT_EQ(p.appendFdb.size(), 2u) << which;
+    EXPECT_EQ(p.replaceFdb.size(), 2u) << which;
     EXPECT_TRUE(p.deleteAddresses.empty());
     // Pruning never deletes the device.
     EXPECT_FALSE(planVxlan(config(), 2, peers(), s, VxlanPhase::Prune).deleteLink) << which;
@@ -144,8 +145,8 @@ TEST(VxlanPlan, CorrectsChangedPeerAndPrunesStaleOnes) {
   VxlanPlan ensure = planVxlan(config(), 2, want, s, VxlanPhase::Ensure);
   ASSERT_EQ(ensure.replaceNeighbors.size(), 1u);
   EXPECT_EQ(ensure.replaceNeighbors[0].mac, want[0].vtepMac);
-  ASSERT_EQ(ensure.appendFdb.size(), 1u);
-  EXPECT_EQ(ensure.appendFdb[0].dst, ip("10.0.0.22"));
+  ASSERT_EQ(ensure.replaceFdb.size(), 1u);
+  EXPECT_EQ(ensure.replaceFdb[0].dst, ip("10.0.0.22"));
   EXPECT_TRUE(ensure.deleteNeighbors.empty());
   EXPECT_TRUE(ensure.deleteFdb.empty());
 
@@ -154,7 +155,47 @@ TEST(VxlanPlan, CorrectsChangedPeerAndPrunesStaleOnes) {
   EXPECT_EQ(prune.deleteNeighbors[0].ip, ip("10.244.9.0"));
   ASSERT_EQ(prune.deleteFdb.size(), 2u); // node2's old entry and the stale peer's
   EXPECT_TRUE(prune.replaceNeighbors.empty());
-  EXPECT_TRUE(prune.appendFdb.empty());
+  EXPECT_TRUE(prune.replaceFdb.empty());
+}
+
+// Applies FDB operations as the kernel's vxlan driver does for a unicast MAC: append adds
+// nothing when the MAC already has an entry, replace moves the MAC's entry to the new dst.
+void applyFdb(const VxlanPlan& p, VxlanKernelState& s) {
+  for (const netlink::FdbEntry& f : p.replaceFdb) {
+    auto it = std::find_if(s.fdb.begin(), s.fdb.end(),
+                           [&](const netlink::FdbEntry& e) { return e.mac == f.mac; });
+    if (it == s.fdb.end()) {
+      s.fdb.push_back(netlink::FdbEntry{7, f.mac, f.dst});
+    } else {
+      it->dst = f.dst;
+    }
+  }
+  for (const netlink::FdbEntry& f : p.deleteFdb) {
+    std::erase_if(s.fdb,
+                  [&](const netlink::FdbEntry& e) { return e.mac == f.mac && e.dst == f.dst; });
+  }
+}
+
+TEST(VxlanPlan, NodeIpChangeWithTheSameMacKeepsTheFdbEntry) {
+  VxlanKernelState s = converged();
+  std::vector<VxlanPeer> want = peers();
+  want[0].nodeIp = ip("10.0.0.22"); // same VTEP MAC, new underlay address
+
+  VxlanPlan ensure = planVxlan(config(), 2, want, s, VxlanPhase::Ensure);
+  ASSERT_EQ(ensure.replaceFdb.size(), 1u);
+  EXPECT_EQ(ensure.replaceFdb[0].mac, want[0].vtepMac);
+  EXPECT_EQ(ensure.replaceFdb[0].dst, ip("10.0.0.22"));
+  EXPECT_TRUE(ensure.replaceNeighbors.empty());
+  applyFdb(ensure, s);
+
+  VxlanPlan prune = planVxlan(config(), 2, want, s, VxlanPhase::Prune);
+  applyFdb(prune, s);
+  EXPECT_NE(
+      std::find(s.fdb.begin(), s.fdb.end(), netlink::FdbEntry{7, want[0].vtepMac, ip("10.0.0.22")}),
+      s.fdb.end());
+  EXPECT_EQ(s.fdb.size(), 2u);
+  EXPECT_TRUE(planVxlan(config(), 2, want, s, VxlanPhase::Ensure).empty());
+  EXPECT_TRUE(planVxlan(config(), 2, want, s, VxlanPhase::Prune).empty());
 }
 
 TEST(VxlanPlan, NotWantedDeletesTheDevice) {
