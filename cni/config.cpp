@@ -221,7 +221,11 @@ Result<std::string> resolveNodename(const NetConf& conf) {
     return conf.nodename;
   }
   if (!conf.nodenameFile.empty()) {
-    ASSIGN_OR_RETURN(std::string name, readFirstLine(conf.nodenameFile));
+    auto read = readFirstLine(conf.nodenameFile);
+    if (!read) {
+      return read.error().withContext("nodename_file");
+    }
+    std::string name = std::move(read).value();
     if (name.empty()) {
       return Status(Code::Invalid, "nodename_file " + conf.nodenameFile + " is empty");
     }

@@ -194,7 +194,9 @@ TEST(NetConf, NodenameResolution) {
   c.nodenameFile = dir.path() + "/missing";
   auto r = resolveNodename(c);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message().find("missing"), std::string::npos);
+  EXPECT_EQ(r.error().message().rfind("nodename_file: cannot read " + dir.path() + "/missing: ", 0),
+            0u)
+      << r.error().message();
   c.nodenameFile.clear();
   auto host = resolveNodename(c); // hostname (or the default nodename file)
   ASSERT_TRUE(host);

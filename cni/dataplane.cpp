@@ -30,6 +30,22 @@ bool isNetnsFd(int fd) {
   return fs.f_type == NSFS_MAGIC || fs.f_type == PROC_SUPER_MAGIC;
 }
 
+// True when the namespace of `fd` is the calling thread's own network namespace.
+bool isOwnNetnsFd(int fd) {
+  struct stat target;
+  struct stat own;
+  if (::fstat(fd, &target) != 0 || ::stat("/proc/thread-self/ns/net", &own) != 0) {
+    return false;
+  }
+  return target.st_dev == own.st_dev && target.st_ino == own.st_ino;
+}
+
+Status ownNetnsError(const std::string& path) {
+  return Status(Code::Invalid, "CNI_NETNS " + path +
+                                   " is the plugin's own network namespace (the node's), not a "
+                                   "pod's; refusing to program it");
+}
+
 api::IpNet hostRouteDst(const api::IpNet& addr) {
   api::IpNet n = addr;
   n.prefix = addr.addr.bits();
@@ -48,11 +64,19 @@ public:
     return fd.get() >= 0 && isNetnsFd(fd.get());
   }
 
+  bool isOwnNetns(const std::string& path) override {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    return fd.get() >= 0 && isNetnsFd(fd.get()) && isOwnNetnsFd(fd.get());
+  }
+
   Result<PodNetworkStatus> setUp(const PodNetworkSpec& spec) override {
     Fd nsFd(::open(spec.netnsPath.c_str(), O_RDONLY | O_CLOEXEC));
     if (nsFd.get() < 0 || !isNetnsFd(nsFd.get())) {
       return Status(Code::NotFound,
                     "network namespace " + spec.netnsPath + " does not exist or is not a netns");
+    }
+    if (isOwnNetnsFd(nsFd.get())) {
+      return ownNetnsError(spec.netnsPath);
     }
     ASSIGN_OR_RETURN(auto node, netlink::Socket::open());
     ASSIGN_OR_RETURN(auto pod, netlink::Socket::open(spec.netnsPath));

@@ -46,7 +46,8 @@ class Dataplane {
 public:
   virtual ~Dataplane() = default;
   // Creates the veth pair and programs both sides. A host interface of the same name left by an
-  // earlier attempt is replaced. On error, what was created may remain: call removeHostVeth().
+  // earlier attempt is replaced; the calling thread's own namespace is refused (Code::Invalid). On
+  // error, what was created may remain: call removeHostVeth().
   virtual Result<PodNetworkStatus> setUp(const PodNetworkSpec& spec) = 0;
   // Deletes the host side (and so the pair); ok when absent.
   virtual Status removeHostVeth(const std::string& hostIfname) = 0;
@@ -57,6 +58,8 @@ public:
   virtual Status check(const PodNetworkSpec& spec) = 0;
   // True when `path` is a network namespace that can be entered.
   virtual bool netnsExists(const std::string& path) = 0;
+  // True when `path` is the namespace this process runs in (the node's): ADD must not program it.
+  virtual bool isOwnNetns(const std::string& path) = 0;
 };
 
 // The real thing, over rtnetlink (caracal_netlink) in the calling thread's namespace (the node's).

@@ -265,6 +265,12 @@ Outcome<CniResult> Plugin::add(const Invocation& inv) {
     return Error{kErrUnknownContainer, "network namespace " + env.netns + " does not exist",
                  "CNI_NETNS must name the sandbox's network namespace"};
   }
+  if (dataplane_.isOwnNetns(env.netns)) {
+    // Programming it would put the pod's address and default route on the node itself.
+    return Error{kErrInvalidEnvironment,
+                 "CNI_NETNS " + env.netns + " is the plugin's own network namespace",
+                 "CNI_NETNS must name the sandbox's network namespace, not the node's"};
+  }
   PodInfo pod = podInfoFromObject(*podObj);
   if (pod.hostNetwork) {
     return Error{kErrPod, "pod " + podRef(args) + " uses the host network",
@@ -430,28 +436,27 @@ MaybeError Plugin::del(const Invocation& inv) {
       note(errorFromStatus(kErrDataplane, "cannot delete " + env.ifname + " in " + env.netns, st));
     }
   }
-  // The IPAM plugin (a process of its own, with its own API connection) releases the handle while
-  // this process cleans up the endpoint and the annotations: the two are independent.
-  MaybeError ipamError;
-  std::thread ipamDel([this, &ipamError] { ipamError = ipam_.del(); });
-  auto joinIpam = [&] {
-    ipamDel.join();
-    if (ipamError) {
-      note(*ipamError);
-    }
-  };
   if (!args.isKubernetes()) {
-    joinIpam();
+    if (auto e = ipam_.del()) {
+      note(*e);
+    }
     return first;
   }
 
+  // The endpoint goes first: the address is released only once no WorkloadEndpoint of this
+  // container claims it any more, so it is never handed to another pod while a stale endpoint
+  // still routes it here. When the endpoint cannot be deleted, the address stays allocated and the
+  // error makes the runtime retry the DEL.
+  bool endpointGone = false;
   const std::string wepName = workloadEndpointName(inv.node, args.podName, env.ifname);
   auto wep = api_.get(*k.workloadEndpoint, args.podNamespace, wepName);
   if (wep) {
     std::string owner = wep->getString("spec.containerID");
     if (owner == env.containerId) {
       Status st = api_.remove(*k.workloadEndpoint, args.podNamespace, wepName);
-      if (!st.isOk() && st.code() != Code::NotFound) {
+      if (st.isOk() || st.code() == Code::NotFound) {
+        endpointGone = true;
+      } else {
         note(errorFromStatus(kErrDatastore, "cannot delete WorkloadEndpoint " + wepName, st));
       }
       // The endpoint named this container, so its host interface is ours to remove too (it is
@@ -465,10 +470,32 @@ MaybeError Plugin::del(const Invocation& inv) {
       }
     } else {
       log_.info("WorkloadEndpoint " + wepName + " belongs to container " + owner + "; leaving it");
+      endpointGone = true; // none of this container's
     }
-  } else if (wep.code() != Code::NotFound) {
+  } else if (wep.code() == Code::NotFound) {
+    endpointGone = true;
+  } else {
     note(errorFromStatus(kErrDatastore, "cannot read WorkloadEndpoint " + wepName, wep.error()));
   }
+
+  // The IPAM plugin (a process of its own, with its own API connection) releases the handle while
+  // this process clears the pod's annotations: the two are independent.
+  MaybeError ipamError;
+  std::thread ipamDel;
+  if (endpointGone) {
+    ipamDel = std::thread([this, &ipamError] { ipamError = ipam_.del(); });
+  } else {
+    log_.warning("keeping the IPAM allocation of " + ipamHandle(inv.conf.name, env.containerId) +
+                 " until WorkloadEndpoint " + wepName + " is deleted");
+  }
+  auto joinIpam = [&] {
+    if (ipamDel.joinable()) {
+      ipamDel.join();
+    }
+    if (ipamError) {
+      note(*ipamError);
+    }
+  };
 
   auto pod = api_.get(*k.pod, args.podNamespace, args.podName);
   if (pod) {

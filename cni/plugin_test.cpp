@@ -5,7 +5,9 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <map>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace caracal::cni {
@@ -190,6 +192,18 @@ TEST_F(PluginTest, AddIntoMissingNetnsIsUnknownContainer) {
   expectNothingLeft();
 }
 
+TEST_F(PluginTest, AddIntoThePluginsOwnNetnsIsRefused) {
+  dp_.ownNetns = kNetns; // the runtime passed the node's namespace
+  auto r = plugin_.add(invocation("ADD"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, uint32_t(kErrInvalidEnvironment));
+  EXPECT_EQ(r.error().msg,
+            std::string("CNI_NETNS ") + kNetns + " is the plugin's own network namespace");
+  EXPECT_EQ(ipam_.adds, 0);
+  EXPECT_EQ(dp_.setUps, 0);
+  expectNothingLeft();
+}
+
 TEST_F(PluginTest, AddWepFailureRollsBack) {
   api_.failCreate.insert("WorkloadEndpoint");
   auto r = plugin_.add(invocation("ADD"));
@@ -271,9 +285,35 @@ TEST_F(PluginTest, DelReportsApiFailure) {
   auto e = plugin_.del(invocation("DEL"));
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code, uint32_t(kErrTryAgainLater));
-  // The kernel and IPAM parts were still cleaned.
-  EXPECT_FALSE(ipam_.held);
+  // The kernel part was cleaned; the address stays allocated while the endpoint may exist.
   EXPECT_TRUE(dp_.hostVeths.empty());
+  EXPECT_TRUE(ipam_.held);
+  EXPECT_EQ(ipam_.dels, 0);
+  // The runtime retries the DEL once the API answers again.
+  api_.failGet.clear();
+  EXPECT_FALSE(plugin_.del(invocation("DEL")).has_value());
+  expectNothingLeft();
+}
+
+TEST_F(PluginTest, DelKeepsTheAddressWhenTheEndpointCannotBeDeleted) {
+  ASSERT_TRUE(plugin_.add(invocation("ADD")));
+  api_.failRemove.insert("WorkloadEndpoint");
+  auto e = plugin_.del(invocation("DEL"));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code, uint32_t(kErrDatastore));
+  EXPECT_NE(e->msg.find("cannot delete WorkloadEndpoint node--1-k8s-web--0-eth0"),
+            std::string::npos)
+      << e->msg;
+  // Not released: a stale endpoint still claims the address, so no other pod may get it yet.
+  EXPECT_TRUE(ipam_.held);
+  EXPECT_EQ(ipam_.dels, 0);
+  EXPECT_TRUE(wep());
+  api_.failRemove.clear();
+  EXPECT_FALSE(plugin_.del(invocation("DEL")).has_value());
+  expectNothingLeft();
+  EXPECT_EQ(ipam_.dels, 1);
+  EXPECT_FALSE(plugin_.del(invocation("DEL")).has_value()); // still idempotent
+  expectNothingLeft();
 }
 
 TEST_F(PluginTest, CheckAfterAdd) {
@@ -319,6 +359,48 @@ TEST_F(PluginTest, CheckWithoutEndpointOrOnOldVersionFails) {
   e = plugin_.check(old);
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code, uint32_t(kErrIncompatibleVersion));
+}
+
+// The real dataplane refuses the namespace it runs in. Runs in a forked child inside a fresh
+// network namespace of its own, so nothing can reach the machine's namespace.
+TEST(NetlinkDataplane, RefusesItsOwnNamespace) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::unshare(CLONE_NEWNET) != 0) {
+      ::_exit(77);
+    }
+    Logger log("test");
+    log.configure(LogLevel::None, "");
+    auto dp = makeNetlinkDataplane(log);
+    const std::string own = "/proc/thread-self/ns/net";
+    if (!dp->isOwnNetns(own)) {
+      ::_exit(2);
+    }
+    PodNetworkSpec spec;
+    spec.netnsPath = own;
+    spec.ifname = "eth0";
+    spec.hostIfname = "cali0123456789a";
+    spec.addresses = {*api::parseCidr("10.244.1.5/32")};
+    auto r = dp->setUp(spec);
+    if (r) {
+      ::_exit(3);
+    }
+    if (r.code() != Code::Invalid ||
+        r.error().message().find("CNI_NETNS " + own + " is the plugin's own") ==
+            std::string::npos) {
+      ::_exit(4);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) {
+    GTEST_SKIP() << "cannot create a network namespace here (needs root)";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: own namespace not recognised, 3: setUp accepted it, "
+                                       "4: wrong error";
 }
 
 TEST(PodInfo, DefaultsAndHostNetwork) {

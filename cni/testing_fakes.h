@@ -71,6 +71,9 @@ public:
   }
   Status remove(const api::KindInfo& kind, std::string_view ns, std::string_view name) override {
     ++calls;
+    if (failRemove.count(kind.kind)) {
+      return Status(Code::Forbidden, "injected delete failure");
+    }
     return store_->remove(kind, ns, name);
   }
   Result<Value> mergePatch(const api::KindInfo& kind, std::string_view ns, std::string_view name,
@@ -84,7 +87,7 @@ public:
     return store_->update(kind, cur);
   }
 
-  std::set<std::string> failGet, failCreate, failUpdate, failPatch; // by kind name
+  std::set<std::string> failGet, failCreate, failUpdate, failPatch, failRemove; // by kind name
   int calls = 0;
 
 private:
@@ -135,8 +138,10 @@ public:
     return Status::ok();
   }
   bool netnsExists(const std::string& path) override { return netns.count(path) > 0; }
+  bool isOwnNetns(const std::string& path) override { return path == ownNetns; }
 
   std::set<std::string> netns;                  // namespaces that exist
+  std::string ownNetns = "/proc/self/ns/net";   // the plugin's own namespace
   std::set<std::string> hostVeths;              // host interfaces present
   std::map<std::string, std::string> podIfaces; // netns -> interface
   PodNetworkSpec lastSpec, lastCheck;

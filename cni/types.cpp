@@ -3,6 +3,7 @@
 #include "common/strings.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace caracal::cni {
 
@@ -245,6 +246,44 @@ Environment readEnvironment(const EnvLookup& env) {
   return e;
 }
 
+namespace {
+
+// What is wrong with a container ID (the spec: alphanumerics, then also '_', '.', '-'); "" = ok.
+std::string containerIdProblem(const std::string& id) {
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  if (id.empty()) {
+    return "must not be empty";
+  }
+  if (!alnum(id[0])) {
+    return "must start with a letter or digit";
+  }
+  for (char c : id) {
+    if (!alnum(c) && c != '_' && c != '.' && c != '-') {
+      return "may contain only letters, digits, '_', '.' and '-'";
+    }
+  }
+  return "";
+}
+
+// What is wrong with an interface name (the kernel's rules, as the spec asks); "" = ok.
+std::string ifnameProblem(const std::string& name) {
+  constexpr size_t kMaxIfname = 15; // IFNAMSIZ - 1
+  if (name.empty() || name.size() > kMaxIfname) {
+    return "must be 1 to 15 characters long";
+  }
+  if (name == "." || name == "..") {
+    return "must not be \".\" or \"..\"";
+  }
+  for (char c : name) {
+    if (c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c))) {
+      return "must not contain '/', ':' or whitespace";
+    }
+  }
+  return "";
+}
+
+} // namespace
+
 MaybeError checkEnvironment(const Environment& env) {
   if (env.command.empty()) {
     return Error{kErrInvalidEnvironment, "CNI_COMMAND is not set",
@@ -276,6 +315,13 @@ MaybeError checkEnvironment(const Environment& env) {
                  "required environment variable" + std::string(missing.size() > 1 ? "s " : " ") +
                      join(missing, ", ") + " not set for " + env.command,
                  ""};
+  }
+  if (std::string why = containerIdProblem(env.containerId); !why.empty()) {
+    return Error{kErrInvalidEnvironment, "invalid CNI_CONTAINERID " + jsonQuote(env.containerId),
+                 why};
+  }
+  if (std::string why = ifnameProblem(env.ifname); !why.empty()) {
+    return Error{kErrInvalidEnvironment, "invalid CNI_IFNAME " + jsonQuote(env.ifname), why};
   }
   return std::nullopt;
 }

@@ -200,6 +200,40 @@ TEST(CniEnvironment, RequiredVariablesPerCommand) {
   EXPECT_NE(e->msg.find("\"GC\""), std::string::npos);
 }
 
+TEST(CniEnvironment, ContainerIdAndIfnameAreValidated) {
+  Environment env;
+  env.command = "ADD";
+  env.containerId = "0123abcDEF_x.y-z";
+  env.netns = "/var/run/netns/x";
+  env.ifname = "eth0";
+  env.path = "/opt/cni/bin";
+  EXPECT_FALSE(checkEnvironment(env).has_value());
+  env.ifname = "abcdefghijklmno"; // 15: the longest allowed
+  EXPECT_FALSE(checkEnvironment(env).has_value());
+
+  auto refused = [&](const std::string& var) {
+    auto e = checkEnvironment(env);
+    if (!e) {
+      ADD_FAILURE() << var << " accepted";
+      return std::string();
+    }
+    EXPECT_EQ(e->code, uint32_t(kErrInvalidEnvironment));
+    EXPECT_NE(e->msg.find("invalid " + var + " "), std::string::npos) << e->msg;
+    return e->msg;
+  };
+  for (std::string bad : {"abcdefghijklmnop", ".", "..", "a/b", "eth 0", "eth0\n", "a:b"}) {
+    env.ifname = bad;
+    EXPECT_NE(refused("CNI_IFNAME").find(jsonQuote(bad)), std::string::npos);
+  }
+  env.ifname = "eth0";
+  for (std::string bad : {"-abc", "_abc", ".abc", "ab/c", "ab c", "ab;c"}) {
+    env.containerId = bad;
+    EXPECT_NE(refused("CNI_CONTAINERID").find(jsonQuote(bad)), std::string::npos);
+  }
+  env.command = "DEL"; // DEL is validated as well
+  refused("CNI_CONTAINERID");
+}
+
 TEST(CniNaming, WorkloadEndpointDoublesDashes) {
   EXPECT_EQ(workloadEndpointName("node-1", "web-0", "eth0"), "node--1-k8s-web--0-eth0");
   EXPECT_EQ(workloadEndpointName("node1", "nginx", "eth0"), "node1-k8s-nginx-eth0");

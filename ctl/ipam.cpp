@@ -8,7 +8,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <map>
@@ -308,11 +310,17 @@ int runCheck(CtlContext& ctx, const IpamOptions& o) {
     }
   }
   if (!o.output.empty()) {
+    errno = 0;
     std::ofstream f(o.output);
+    int err = f.is_open() ? 0 : errno;
     f << toJson(reportJson(*rep), true) << "\n";
     f.close();
     if (!f) {
-      ctx.err() << "failed to write the report to " << o.output << "\n";
+      if (err == 0) {
+        err = errno;
+      }
+      ctx.err() << "failed to write the report to " << o.output << ": "
+                << (err != 0 ? std::strerror(err) : "write error") << "\n";
       return 1;
     }
     out << "\nReport written to " << o.output << "\n";
@@ -350,12 +358,20 @@ bool releaseOne(CtlContext& ctx, ipam::Ipam& ipam, datastore::RestClient& client
       return false;
     }
   }
-  auto r = ipam.releaseIps({ip});
+  // The handle seen above is checked again where the address is freed: an address released and
+  // handed to another pod since the lookup stays with that pod.
+  auto r = ipam.releaseIpsChecked({ipam::ReleaseOptions{ip, a->handle}});
   if (!r) {
     ctx.err() << "failed to release " << ip.str() << ": " << r.error().message() << "\n";
     return false;
   }
-  if (!r->empty()) {
+  if (!r->handleMismatch.empty()) {
+    ctx.err() << "IP address " << ip.str() << " was re-allocated to handle "
+              << r->handleMismatch.front().second << " (was " << a->handle
+              << ") while being released; not released\n";
+    return false;
+  }
+  if (!r->notAllocated.empty()) {
     ctx.err() << "IP address " << ip.str() << " is not assigned\n";
     return false;
   }
@@ -393,11 +409,17 @@ int runRelease(CtlContext& ctx, const IpamOptions& o) {
       return 1;
     }
     if (const Value* leaked = report->find("leakedIPs"); leaked && leaked->isArray()) {
+      size_t index = 0;
       for (const auto& l : leaked->asArray()) {
-        auto ip = api::parseIp(l.getString("ip"));
-        if (ip) {
-          targets.push_back({*ip, l.getString("handle")});
+        std::string text = l.isObject() ? l.getString("ip") : "";
+        auto ip = api::parseIp(text);
+        if (!ip) {
+          ctx.err() << "the report " << o.fromReport << " has an invalid entry leakedIPs[" << index
+                    << "]: " << toJson(l) << " (no valid \"ip\")\n";
+          return 1;
         }
+        targets.push_back({*ip, l.getString("handle")});
+        ++index;
       }
     }
     if (targets.empty()) {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sstream>
@@ -20,6 +21,30 @@ namespace fs = std::filesystem;
 const api::KindInfo& kind(const char* apiVersion, const char* k) {
   return *api::findByKind(apiVersion, k);
 }
+
+// Forwards to another transport and runs a hook once, before the first PUT of an IPAMBlock.
+class HookedTransport : public datastore::HttpTransport {
+public:
+  HookedTransport(datastore::HttpTransportPtr inner, std::function<void()>* hook)
+      : inner_(std::move(inner)), hook_(hook) {}
+  Result<datastore::HttpResponse> send(const datastore::HttpRequest& req) override {
+    if (*hook_ && req.method == "PUT" && req.target.find("/ipamblocks/") != std::string::npos) {
+      auto fn = std::move(*hook_);
+      *hook_ = nullptr;
+      fn();
+    }
+    return inner_->send(req);
+  }
+  Result<datastore::HttpResponse> stream(const datastore::HttpRequest& req,
+                                         const datastore::LineCallback& onLine,
+                                         const datastore::StreamOptions& opts) override {
+    return inner_->stream(req, onLine, opts);
+  }
+
+private:
+  datastore::HttpTransportPtr inner_;
+  std::function<void()>* hook_;
+};
 
 class CtlIpamTest : public ::testing::Test {
 protected:
@@ -38,7 +63,9 @@ protected:
     env_.defaultKubeconfig = dir_ + "/absent.kubeconfig";
     env_.makeClient =
         [this](const datastore::ClientConfig&) -> Result<std::unique_ptr<datastore::RestClient>> {
-      return api_.client();
+      return std::make_unique<datastore::RestClient>(
+          std::make_unique<HookedTransport>(api_.transport(), &beforeBlockWrite_),
+          ipam::testing::InProcessApi::token());
     };
     env_.sleep = [](std::chrono::milliseconds) {};
     Value pool = *parseYaml("apiVersion: projectcalico.org/v3\nkind: IPPool\n"
@@ -91,6 +118,8 @@ protected:
   std::unique_ptr<ipam::Store> store_;
   ipam::Ipam ipam_;
   CtlEnv env_;
+  // Run once by caracalctl's client just before its first IPAMBlock write.
+  std::function<void()> beforeBlockWrite_;
   std::string dir_;
   std::string out_, err_;
 };
@@ -216,6 +245,49 @@ TEST_F(CtlIpamTest, ReleaseByIp) {
   EXPECT_EQ(err_, "IP address 10.244.0.1 is not assigned\n");
   EXPECT_EQ(run({"ipam", "release", "--ip=not-an-ip"}), 1);
   EXPECT_EQ(err_, "invalid IP address \"not-an-ip\"\n");
+}
+
+TEST_F(CtlIpamTest, ReleaseLeavesAnAddressReallocatedToAnotherPodMeanwhile) {
+  allocate("gone", 2, false);
+  const api::IpAddr ip = *api::parseIp("10.244.0.0");
+  // Between caracalctl's lookup and its write, the address is freed and handed to a new pod.
+  beforeBlockWrite_ = [&] {
+    auto rel = ipam_.releaseIps({ip});
+    ASSERT_TRUE(rel && rel->empty());
+    ipam::AssignArgs a;
+    a.handle = "h-new";
+    a.node = "node1";
+    a.attrs = {{"namespace", "default"}, {"pod", "new"}, {"node", "node1"}};
+    ASSERT_TRUE(ipam_.assignIp(ip, a).isOk());
+  };
+  EXPECT_EQ(run({"ipam", "release", "--ip=10.244.0.0", "--force"}), 1);
+  EXPECT_EQ(err_, "IP address 10.244.0.0 was re-allocated to handle h-new (was h-gone) while being "
+                  "released; not released\n");
+  EXPECT_EQ(out_, "");
+  auto a = ipam_.lookup(ip);
+  ASSERT_TRUE(a) << a.error().str();
+  EXPECT_EQ(a->handle, "h-new");
+  EXPECT_EQ(a->attrs.at("pod"), "new");
+}
+
+TEST_F(CtlIpamTest, ReleaseFromReportNamesABadEntry) {
+  allocate("gone", 1, false);
+  std::string report = dir_ + "/bad.json";
+  std::ofstream(report) << R"({"leakedIPs": [{"ip": "10.244.0.0", "handle": "h-gone"},
+                               {"ip": "10.244.0.300", "handle": "h-x"}]})";
+  EXPECT_EQ(run({"ipam", "release", "--from-report=" + report}), 1);
+  EXPECT_THAT(err_, HasSubstr("invalid entry leakedIPs[1]"));
+  EXPECT_THAT(err_, HasSubstr("10.244.0.300"));
+  // Nothing was released: the report is checked before anything is touched.
+  EXPECT_TRUE(ipam_.lookup(*api::parseIp("10.244.0.0")));
+}
+
+TEST_F(CtlIpamTest, CheckReportWriteFailureNamesTheOsError) {
+  allocate("live", 1, true);
+  std::string report = dir_ + "/no-such-dir/report.json";
+  EXPECT_EQ(run({"ipam", "check", "-o", report}), 1);
+  EXPECT_THAT(err_,
+              HasSubstr("failed to write the report to " + report + ": No such file or directory"));
 }
 
 TEST_F(CtlIpamTest, ReleaseRefusesALivePodsAddressUnlessForced) {

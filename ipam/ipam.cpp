@@ -376,7 +376,20 @@ public:
     std::vector<IpNet> mine;
     size_t owned = 0;
     for (const auto& a : *affs) {
-      if (a.node != args_.node || a.state != "confirmed" || a.cidr.addr.family != family) {
+      if (a.node != args_.node || a.cidr.addr.family != family) {
+        continue;
+      }
+      if (a.state == "pending") {
+        // A claim of this node that created the block but failed to confirm the affinity: the
+        // block is the node's, so finish the claim rather than strand the block.
+        auto adopted = adoptPendingBlock(a);
+        if (!adopted) {
+          return adopted.error();
+        }
+        if (!*adopted) {
+          continue;
+        }
+      } else if (a.state != "confirmed") {
         continue;
       }
       ++owned;
@@ -796,6 +809,54 @@ private:
     return exhaustedRetries("allocating from block " + cidr.str(), opts_.maxRetries);
   }
 
+  // True when the node's pending affinity `a` names a block that exists and is affine to the
+  // node; the affinity is then confirmed. False (nothing done) for a claim still in its first steps
+  // or one lost to another node.
+  Result<bool> adoptPendingBlock(const Affinity& a) {
+    auto b = store_.get(kinds().block, "", blockName(a.cidr));
+    if (!b) {
+      if (b.code() == Code::NotFound) {
+        return false;
+      }
+      return b.error();
+    }
+    if (b->getString("spec.affinity") != hostAffinity(args_.node)) {
+      return false;
+    }
+    // pending -> confirmed only: an affinity being released (pendingDeletion) is left alone.
+    Value obj = a.obj;
+    for (int attempt = 0; attempt < opts_.maxRetries; ++attempt) {
+      std::string state = obj.getString("spec.state");
+      if (state == "confirmed") {
+        return true;
+      }
+      if (state != "pending") {
+        return false;
+      }
+      obj["spec"].set("state", "confirmed");
+      auto u = store_.update(kinds().affinity, obj);
+      if (u) {
+        return true;
+      }
+      if (u.code() == Code::NotFound) {
+        return false;
+      }
+      if (u.code() != Code::Conflict) {
+        return u.error();
+      }
+      auto again = store_.get(kinds().affinity, "", a.name);
+      if (!again) {
+        if (again.code() == Code::NotFound) {
+          return false;
+        }
+        return again.error();
+      }
+      obj = std::move(again).value();
+      backoff(attempt);
+    }
+    return exhaustedRetries("confirming affinity " + a.name, opts_.maxRetries);
+  }
+
   void dropPendingAffinity(const std::string& affName) {
     auto got = store_.get(kinds().affinity, "", affName);
     if (got && got->getString("spec.state") == "pending") {
@@ -925,18 +986,22 @@ Status writeReleasedBlock(Store& store, const Block& blk) {
   return store.update(kinds().block, blk.toObject()).status();
 }
 
-Result<std::vector<IpAddr>> releaseAddresses(Store& store, const Options& opts,
-                                             const std::vector<IpAddr>& ips) {
+// Frees the addresses; one whose expected handle (non-empty) differs from the handle the block
+// records for it is left allocated and reported in handleMismatch.
+Result<ReleaseResult> releaseAddresses(Store& store, const Options& opts,
+                                       const std::vector<ReleaseOptions>& ips) {
   BlockFinder finder(store);
   std::vector<IpAddr> notAllocated;
+  std::vector<std::pair<IpAddr, std::string>> mismatched;
   struct Group {
     IpNet cidr;
     std::optional<Value> cached;
-    std::vector<IpAddr> ips;
+    std::vector<ReleaseOptions> ips;
   };
   std::map<std::string, Group> groups;
   std::set<std::string> seen;
-  for (const auto& ip : ips) {
+  for (const auto& want : ips) {
+    const IpAddr& ip = want.address;
     if (!seen.insert(ip.str()).second) {
       continue;
     }
@@ -950,7 +1015,7 @@ Result<std::vector<IpAddr>> releaseAddresses(Store& store, const Options& opts,
       g.cidr = found->first;
       g.cached = std::move(found->second);
     }
-    g.ips.push_back(ip);
+    g.ips.push_back(want);
   }
   for (auto& [key, g] : groups) {
     std::map<std::string, int64_t> freed; // handle -> count
@@ -969,34 +1034,45 @@ Result<std::vector<IpAddr>> releaseAddresses(Store& store, const Options& opts,
       }
       freed.clear();
       std::vector<IpAddr> missing;
+      std::vector<std::pair<IpAddr, std::string>> others;
       std::optional<Block> blk;
       if (!g.cached->isNull()) {
         ASSIGN_OR_RETURN(Block b, Block::fromObject(*g.cached));
         blk = std::move(b);
       }
       g.cached.reset();
-      for (const auto& ip : g.ips) {
+      for (const auto& want : g.ips) {
         std::optional<Attribute> a;
         if (blk) {
-          if (auto ord = blk->ordinalOf(ip)) {
+          if (auto ord = blk->ordinalOf(want.address)) {
+            // Checked against this very version of the block: the write below only succeeds
+            // when nothing changed since, so the address cannot have changed hands meanwhile.
+            const Attribute* cur = blk->allocationAt(*ord);
+            if (cur && !want.handle.empty() && cur->handle != want.handle) {
+              others.emplace_back(want.address, cur->handle);
+              continue;
+            }
             a = blk->release(*ord);
           }
         }
         if (a) {
           ++freed[a->handle];
         } else {
-          missing.push_back(ip);
+          missing.push_back(want.address);
         }
       }
-      if (freed.empty()) {
+      auto settle = [&] {
         notAllocated.insert(notAllocated.end(), missing.begin(), missing.end());
+        mismatched.insert(mismatched.end(), others.begin(), others.end());
         done = true;
+      };
+      if (freed.empty()) {
+        settle();
         break;
       }
       Status st = writeReleasedBlock(store, *blk);
       if (st.isOk()) {
-        notAllocated.insert(notAllocated.end(), missing.begin(), missing.end());
-        done = true;
+        settle();
         break;
       }
       if (st.code() != Code::Conflict && st.code() != Code::NotFound) {
@@ -1014,12 +1090,26 @@ Result<std::vector<IpAddr>> releaseAddresses(Store& store, const Options& opts,
     }
   }
   std::sort(notAllocated.begin(), notAllocated.end(), detail::addrLess);
-  return notAllocated;
+  std::sort(mismatched.begin(), mismatched.end(),
+            [](const auto& a, const auto& b) { return detail::addrLess(a.first, b.first); });
+  ReleaseResult out;
+  out.notAllocated = std::move(notAllocated);
+  out.handleMismatch = std::move(mismatched);
+  return out;
+}
+
+std::vector<ReleaseOptions> anyHandle(const std::vector<IpAddr>& ips) {
+  std::vector<ReleaseOptions> out;
+  out.reserve(ips.size());
+  for (const auto& ip : ips) {
+    out.push_back({ip, ""});
+  }
+  return out;
 }
 
 void Assigner::releaseQuietly(const std::vector<IpAddr>& ips) {
   if (!ips.empty()) {
-    (void)releaseAddresses(store_, opts_, ips);
+    (void)releaseAddresses(store_, opts_, anyHandle(ips));
   }
 }
 
@@ -1120,7 +1210,7 @@ Result<std::vector<IpNet>> Ipam::autoAssign(const AssignArgs& args) {
       st = got.error();
     }
     if (!all.empty()) {
-      (void)releaseAddresses(store_, opts_, all);
+      (void)releaseAddresses(store_, opts_, anyHandle(all));
     }
     return st;
   }
@@ -1187,6 +1277,11 @@ Status Ipam::releaseByHandle(std::string_view handle) {
 }
 
 Result<std::vector<IpAddr>> Ipam::releaseIps(const std::vector<IpAddr>& ips) {
+  ASSIGN_OR_RETURN(ReleaseResult r, releaseAddresses(store_, opts_, anyHandle(ips)));
+  return std::move(r.notAllocated);
+}
+
+Result<ReleaseResult> Ipam::releaseIpsChecked(const std::vector<ReleaseOptions>& ips) {
   return releaseAddresses(store_, opts_, ips);
 }
 

@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace caracal::datastore {
@@ -138,6 +139,19 @@ struct CheckReport {
   std::vector<Problem> problems;
 };
 
+// One address to release and the handle it must still be allocated to (Calico's ReleaseOptions).
+// The handle is compared with the block's allocation inside the compare-and-swap that frees it, so
+// an address freed and re-allocated to another handle meanwhile is never released by mistake.
+struct ReleaseOptions {
+  IpAddr address;
+  std::string handle; // "" = release whatever holds the address
+};
+struct ReleaseResult {
+  std::vector<IpAddr> notAllocated; // free already (sorted)
+  // Allocated, but to another handle than the one expected: left in place (sorted by address).
+  std::vector<std::pair<IpAddr, std::string>> handleMismatch; // {address, its actual handle}
+};
+
 struct Options {
   int maxRetries = 100; // CAS retries per write before giving up with Code::Conflict
 };
@@ -155,6 +169,8 @@ public:
   Status releaseByHandle(std::string_view handle);
   // Releases these addresses; returns those that were not allocated.
   Result<std::vector<IpAddr>> releaseIps(const std::vector<IpAddr>& ips);
+  // Releases each address only while it is still allocated to its expected handle.
+  Result<ReleaseResult> releaseIpsChecked(const std::vector<ReleaseOptions>& ips);
   Result<std::vector<IpAddr>> ipsByHandle(std::string_view handle);
   // NotFound when the address is not allocated.
   Result<Allocation> lookup(const IpAddr& ip);

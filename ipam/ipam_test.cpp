@@ -48,8 +48,19 @@ public:
   Result<Value> create(const api::KindInfo& k, const Value& obj) override {
     return inner_.create(k, obj);
   }
+  // Runs `fn` once, just before the next update of `kindName` reaches the inner store.
+  void beforeUpdate(std::string kindName, std::function<void()> fn) {
+    hookKind_ = std::move(kindName);
+    hook_ = std::move(fn);
+  }
+
   Result<Value> update(const api::KindInfo& k, const Value& obj) override {
     ++updates_[k.kind];
+    if (k.kind == hookKind_ && hook_) {
+      auto fn = std::move(hook_);
+      hook_ = nullptr;
+      fn();
+    }
     if (k.kind == failKind_ && failTimes_ > 0) {
       --failTimes_;
       return Status(failCode_, "injected failure");
@@ -66,6 +77,8 @@ private:
   std::string failKind_;
   Code failCode_ = Code::Ok;
   int failTimes_ = 0;
+  std::string hookKind_;
+  std::function<void()> hook_;
   std::map<std::string, int> updates_;
 };
 
@@ -580,7 +593,84 @@ TEST_F(IpamTest, LookupAndIpsByHandle) {
   EXPECT_EQ(a->attrs.at("namespace"), "default");
 }
 
+TEST_F(IpamTest, CheckedReleaseFreesOnlyTheExpectedHandlesAddresses) {
+  addPool("pool1", "10.244.0.0/16");
+  EXPECT_EQ(one("a", "node1"), "10.244.0.0");
+  EXPECT_EQ(one("b", "node1"), "10.244.0.1");
+  EXPECT_EQ(one("c", "node1"), "10.244.0.2");
+  auto r = ipam_.releaseIpsChecked({{ip("10.244.0.0"), "a"},
+                                    {ip("10.244.0.1"), "a"},
+                                    {ip("10.244.0.2"), ""},
+                                    {ip("10.244.0.9"), "a"}});
+  ASSERT_TRUE(r) << r.error().str();
+  ASSERT_EQ(r->handleMismatch.size(), 1u);
+  EXPECT_EQ(r->handleMismatch[0].first.str(), "10.244.0.1");
+  EXPECT_EQ(r->handleMismatch[0].second, "b");
+  ASSERT_EQ(r->notAllocated.size(), 1u);
+  EXPECT_EQ(r->notAllocated[0].str(), "10.244.0.9");
+  EXPECT_EQ(ipam_.lookup(ip("10.244.0.0")).code(), Code::NotFound);
+  EXPECT_EQ(ipam_.lookup(ip("10.244.0.2")).code(), Code::NotFound);
+  auto b = ipam_.lookup(ip("10.244.0.1"));
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->handle, "b");
+  EXPECT_FALSE(get("IPAMHandle", "a"));
+  EXPECT_TRUE(get("IPAMHandle", "b"));
+  expectClean();
+}
+
+TEST_F(IpamTest, CheckedReleaseLeavesAnAddressReallocatedDuringTheRelease) {
+  // The address changes hands between the release's read of the block and its write: the retry
+  // re-reads the block, sees the new handle and leaves the new allocation alone.
+  addPool("pool1", "10.244.0.0/16");
+  EXPECT_EQ(one("old", "node1"), "10.244.0.0");
+  EXPECT_EQ(one("other", "node1"), "10.244.0.1");
+  FaultyStore faulty(*store_);
+  Ipam ipam(faulty);
+  faulty.beforeUpdate("IPAMBlock", [&] {
+    auto rel = ipam_.releaseIps({ip("10.244.0.0")});
+    ASSERT_TRUE(rel && rel->empty());
+    ASSERT_TRUE(ipam_.assignIp(ip("10.244.0.0"), args("new", "node1")).isOk());
+  });
+  auto r = ipam.releaseIpsChecked({{ip("10.244.0.0"), "old"}});
+  ASSERT_TRUE(r) << r.error().str();
+  EXPECT_TRUE(r->notAllocated.empty());
+  ASSERT_EQ(r->handleMismatch.size(), 1u);
+  EXPECT_EQ(r->handleMismatch[0].second, "new");
+  auto a = ipam_.lookup(ip("10.244.0.0"));
+  ASSERT_TRUE(a) << a.error().str();
+  EXPECT_EQ(a->handle, "new");
+  EXPECT_TRUE(get("IPAMHandle", "new"));
+  expectClean();
+}
+
 // ---- write ordering and retries ----
+
+TEST_F(IpamTest, AnAffinityLeftPendingAfterTheBlockWasCreatedIsConfirmedAndUsed) {
+  // Confirming the affinity fails after the block was created: the next assignment on the node
+  // adopts that block instead of stranding it and claiming another.
+  addPool("pool1", "10.244.0.0/16");
+  FaultyStore faulty(*store_);
+  Ipam ipam(faulty);
+  faulty.failUpdates("BlockAffinity", Code::Unavailable, 1);
+  auto failed = ipam.autoAssign(args("first", "node1"));
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.code(), Code::Unavailable);
+  auto aff = get("BlockAffinity", "node1-10-244-0-0-26");
+  ASSERT_TRUE(aff);
+  EXPECT_EQ(aff->getString("spec.state"), "pending");
+  auto blk = get("IPAMBlock", "10-244-0-0-26");
+  ASSERT_TRUE(blk);
+  EXPECT_EQ(blk->getString("spec.affinity"), "host:node1");
+
+  EXPECT_EQ(one("second", "node1"), "10.244.0.0");
+  aff = get("BlockAffinity", "node1-10-244-0-0-26");
+  ASSERT_TRUE(aff);
+  EXPECT_EQ(aff->getString("spec.state"), "confirmed");
+  EXPECT_EQ(count("IPAMBlock"), 1u);
+  // node2 does not share it: it claims a block of its own.
+  EXPECT_EQ(one("third", "node2"), "10.244.0.64");
+  expectClean();
+}
 
 TEST_F(IpamTest, AFailedBlockWriteUndoesTheHandle) {
   addPool("pool1", "10.244.0.0/16");

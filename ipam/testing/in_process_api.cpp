@@ -106,6 +106,8 @@ datastore::HttpTransportPtr InProcessApi::transport() {
   return std::make_unique<HandlerTransport>(*handler_);
 }
 
+const char* InProcessApi::token() { return kToken; }
+
 std::unique_ptr<datastore::RestClient> InProcessApi::client() {
   return std::make_unique<datastore::RestClient>(transport(), kToken);
 }

@@ -19,6 +19,8 @@ public:
   // A client of this server; the server must outlive it.
   std::unique_ptr<datastore::RestClient> client();
   datastore::HttpTransportPtr transport();
+  // The bearer token the server accepts (for clients built over a wrapped transport()).
+  static const char* token();
 
 private:
   datastore::EnginePtr engine_;
