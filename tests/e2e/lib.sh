@@ -49,6 +49,7 @@ dump_lab() {
 
 cleanup() {
   local rc=$?
+  capture_stop
   if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then dump_lab; fi
   "$LAB" down >"$T/down.log" 2>&1 || { echo "caracal-lab down failed:"; cat "$T/down.log"; }
   rm -rf "$T"
@@ -104,6 +105,53 @@ wait_until() {
     [ $SECONDS -lt $deadline ] || return 1
     sleep 0.5
   done
+}
+
+# ---- captures on the fabric: the underlay as the switch sees it ----
+# One tcpdump at a time, in the fabric namespace on br0, numeric and line-buffered. The cleanup
+# trap stops it whatever happens (and `caracal-lab down` kills anything left in the namespace).
+CAPTURE_PID=""
+capture_running() {
+  local st
+  [ -n "$CAPTURE_PID" ] && st=$(awk '{print $3}' "/proc/$CAPTURE_PID/stat" 2>/dev/null) &&
+    [ "$st" != Z ]
+}
+# capture_start FILE COUNT FILTER...: starts the capture (it ends by itself after COUNT packets)
+# and returns once tcpdump is listening; a capture that does not start is a failed check.
+capture_start() {
+  local file=$1 count=$2
+  shift 2
+  capture_stop
+  # A simple command (not the `lab` function) so that the job execs: caracal-lab execs `ip netns
+  # exec`, which execs tcpdump, and $! is tcpdump itself.
+  "$LAB" fabric exec -- tcpdump -i br0 -n -l -c "$count" "$@" >"$file" 2>"$file.err" &
+  CAPTURE_PID=$!
+  if ! wait_until 10 grep -q "listening on" "$file.err"; then
+    fail "tcpdump on the fabric started" "$(cat "$file.err")"
+    capture_stop
+    return 1
+  fi
+}
+# capture_stop: ends the capture (SIGTERM, SIGKILL after 5 s) and reaps it; safe to repeat.
+capture_stop() {
+  [ -n "$CAPTURE_PID" ] || return 0
+  kill -TERM "$CAPTURE_PID" 2>/dev/null
+  local deadline=$((SECONDS + 5))
+  while capture_running && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  kill -KILL "$CAPTURE_PID" 2>/dev/null
+  wait "$CAPTURE_PID" 2>/dev/null
+  CAPTURE_PID=""
+}
+# capture_while COMMAND...: runs the command (up to 10 times, 0.2 s apart) until the capture has
+# seen its COUNT packets, then stops the capture.
+capture_while() {
+  local _
+  for _ in $(seq 1 10); do
+    capture_running || break
+    "$@" >/dev/null 2>&1
+    sleep 0.2
+  done
+  capture_stop
 }
 
 # Counts true/false cells of a `probe --matrix -o json` answer.
