@@ -2,6 +2,7 @@
 // this test, so nothing reaches the host's routing; needs root and /usr/sbin/bird.
 
 #include "bgp/birdctl.h"
+#include "bgp/testing/bird_in_netns.h"
 
 #include <chrono>
 #include <csignal>
@@ -18,23 +19,8 @@
 namespace caracal::bgp {
 namespace {
 
-constexpr const char* kBird = "/usr/sbin/bird";
-
-int run(const std::vector<std::string>& argv) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-      args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using testing::BirdInNetns;
+constexpr const char* kBird = testing::kBirdBinary;
 
 std::string config(const std::vector<std::string>& peers) {
   std::string c = "router id 10.99.0.1;\nprotocol device {}\n";
@@ -51,79 +37,6 @@ std::string config(const std::vector<std::string>& peers) {
   return c;
 }
 
-// Owns the namespace, the temp dir and the BIRD process; tears all down even when a test fails.
-class BirdInNetns {
-public:
-  BirdInNetns() {
-    ns_ = "bgptest-" + std::to_string(::getpid());
-    char tmpl[] = "/tmp/bgptest-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    conf_ = dir_ + "/bird.conf";
-    sock_ = dir_ + "/bird.ctl";
-  }
-  ~BirdInNetns() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-      while (::waitpid(pid_, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          ::kill(pid_, SIGKILL);
-          ::waitpid(pid_, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-    }
-    if (nsCreated_) {
-      run({"ip", "netns", "delete", ns_});
-    }
-    std::filesystem::remove_all(dir_);
-  }
-
-  void writeConfig(const std::string& text) const { std::ofstream(conf_) << text; }
-
-  // Creates the namespace, brings lo up and starts BIRD in the foreground inside it.
-  ::testing::AssertionResult start() {
-    if (run({"ip", "netns", "add", ns_}) != 0) {
-      return ::testing::AssertionFailure() << "ip netns add " << ns_;
-    }
-    nsCreated_ = true;
-    if (run({"ip", "-n", ns_, "link", "set", "lo", "up"}) != 0) {
-      return ::testing::AssertionFailure() << "lo up in " << ns_;
-    }
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::execlp("ip", "ip", "netns", "exec", ns_.c_str(), kBird, "-c", conf_.c_str(), "-s",
-               sock_.c_str(), "-P", (dir_ + "/bird.pid").c_str(), "-f", nullptr);
-      ::_exit(127);
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!std::filesystem::exists(sock_)) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return ::testing::AssertionFailure() << "bird exited early";
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        return ::testing::AssertionFailure() << "no control socket at " << sock_;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return ::testing::AssertionSuccess();
-  }
-
-  const std::string& socketPath() const { return sock_; }
-
-private:
-  std::string ns_;
-  std::string dir_;
-  std::string conf_;
-  std::string sock_;
-  bool nsCreated_ = false;
-  pid_t pid_ = -1;
-};
-
 const ProtocolStatus* find(const std::vector<ProtocolStatus>& ps, const std::string& name) {
   for (const auto& p : ps) {
     if (p.name == name) {
@@ -137,7 +50,7 @@ TEST(RealBird, ShowProtocolsConfigureAndStatus) {
   if (::geteuid() != 0 || ::access(kBird, X_OK) != 0) {
     GTEST_SKIP() << "needs root and " << kBird;
   }
-  BirdInNetns bird;
+  BirdInNetns bird("bgptest");
   bird.writeConfig(config({"10.99.0.2"}));
   ASSERT_TRUE(bird.start());
 

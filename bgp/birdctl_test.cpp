@@ -1,4 +1,5 @@
 #include "bgp/birdctl.h"
+#include "bgp/testing/fake_bird.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -162,81 +163,7 @@ TEST(NodeStatus, EmptyAndIpv6Only) {
   EXPECT_NE(out.find("| fd00::5      | node specific | up    |"), std::string::npos);
 }
 
-// A BIRD stand-in: accepts one client on a unix socket, greets it, then answers each scripted
-// command (checking it arrived as expected) with a canned reply, possibly in small pieces.
-class FakeBird {
-public:
-  using Script = std::vector<std::pair<std::string, std::string>>;
-
-  explicit FakeBird(Script script, std::string greeting = "0001 BIRD 2.0.12 ready.\n")
-      : script_(std::move(script)), greeting_(std::move(greeting)) {
-    char tmpl[] = "/tmp/bgptest-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    path_ = dir_ + "/bird.ctl";
-    listenFd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path_.c_str());
-    if (::bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::listen(listenFd_, 1) != 0) {
-      ADD_FAILURE() << "fake bird cannot listen on " << path_;
-    }
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~FakeBird() {
-    ::shutdown(listenFd_, SHUT_RDWR);
-    thread_.join();
-    ::close(listenFd_);
-    std::filesystem::remove_all(dir_);
-  }
-  const std::string& path() const { return path_; }
-
-private:
-  void serve() {
-    int fd = ::accept(listenFd_, nullptr, nullptr);
-    if (fd < 0) {
-      return;
-    }
-    writeAll(fd, greeting_);
-    std::string buf;
-    for (const auto& [expect, reply] : script_) {
-      size_t nl;
-      while ((nl = buf.find('\n')) == std::string::npos) {
-        char c[256];
-        ssize_t n = ::read(fd, c, sizeof(c));
-        if (n <= 0) {
-          ::close(fd);
-          return;
-        }
-        buf.append(c, static_cast<size_t>(n));
-      }
-      EXPECT_EQ(buf.substr(0, nl), expect);
-      buf.erase(0, nl + 1);
-      // Split the reply to exercise reassembly of lines across reads.
-      for (size_t i = 0; i < reply.size(); i += 7) {
-        writeAll(fd, reply.substr(i, 7));
-      }
-    }
-    ::close(fd);
-  }
-  static void writeAll(int fd, const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-      ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-      if (n <= 0) {
-        return;
-      }
-      off += static_cast<size_t>(n);
-    }
-  }
-
-  Script script_;
-  std::string greeting_;
-  std::string dir_;
-  std::string path_;
-  int listenFd_ = -1;
-  std::thread thread_;
-};
+using testing::FakeBird;
 
 TEST(BirdClient, CommandsAgainstFakeServer) {
   {

@@ -4,6 +4,7 @@
 
 #include "ctl/commands.h"
 #include "ctl/ipam.h"
+#include "ctl/node_status.h"
 
 #include <CLI/CLI.hpp>
 #include <ostream>
@@ -120,6 +121,8 @@ int runCaracalctl(int argc, char** argv, std::ostream& out, std::ostream& err, c
 
   IpamCommand ipamCmd;
   addIpamCommand(app, ipamCmd);
+  NodeCommand nodeCmd;
+  addNodeCommand(app, nodeCmd);
 
   try {
     app.parse(argc, argv);
@@ -172,6 +175,9 @@ int runCaracalctl(int argc, char** argv, std::ostream& out, std::ostream& err, c
   }
   if (ipamParsed(ipamCmd)) {
     return runIpam(ctx, ipamCmd);
+  }
+  if (nodeParsed(nodeCmd)) {
+    return runNode(ctx, nodeCmd);
   }
   err << "no command given\n";
   return 1;

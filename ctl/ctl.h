@@ -8,6 +8,8 @@
 //   caracalctl patch KIND NAME -p PATCH [--type strategic|merge|json]
 //   caracalctl label KIND NAME key=value [--overwrite] | key --remove
 //   caracalctl selector EXPR [--labels k=v,...]
+//   caracalctl ipam show [--show-blocks] [--ip=X] | check | release --ip=X | configure ...
+//   caracalctl node status [--bird-socket PATH]
 //   caracalctl version
 // Global flags: --server, --token, --kubeconfig, --context, --certificate-authority,
 // --insecure-skip-tls-verify, -n/--namespace.
