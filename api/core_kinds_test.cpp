@@ -260,3 +260,65 @@ TEST(K8sNetworkPolicy, CalicoKindWinsTheShortName) {
 
 } // namespace
 } // namespace caracal::api
+
+namespace caracal::api {
+namespace {
+
+using testutil::hasCause;
+using testutil::isOk;
+using testutil::normalizeYaml;
+
+TEST(Secret, DataIsBase64AndStringDataPlain) {
+  Value out;
+  ASSERT_TRUE(isOk(normalizeYaml("apiVersion: v1\nkind: Secret\nmetadata: {name: bgp-secrets, "
+                                 "namespace: caracal-system}\ndata: {tor: czNjcjN0, empty: ''}\n"
+                                 "stringData: {mesh: 'plain \"text\"'}\nimmutable: true",
+                                 &out)));
+  EXPECT_EQ(out.getString("type"), "Opaque");
+  EXPECT_EQ(out.getString("data.tor"), "czNjcjN0");
+  EXPECT_EQ(out.getString("stringData.mesh"), "plain \"text\"");
+  const KindInfo* k = findByName("secrets");
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(k->kind, "Secret");
+  EXPECT_TRUE(k->namespaced);
+  EXPECT_EQ(findByResource("", "v1", "secrets"), k);
+  Value again = out; // normalising twice changes nothing
+  ASSERT_TRUE(isOk(normalize(*k, again)));
+  EXPECT_EQ(again, out);
+}
+
+TEST(Secret, InvalidBase64NamesTheKey) {
+  Status st = normalizeYaml("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: n}\n"
+                            "data: {good: czNjcjN0, pw: 'not base64!', short: abc}");
+  EXPECT_TRUE(hasCause(st, "data[pw]", "key \"pw\" is not valid base64")) << st.str();
+  EXPECT_TRUE(hasCause(st, "data[short]", "key \"short\" is not valid base64")) << st.str();
+  EXPECT_FALSE(hasCause(st, "data[good]", "base64")) << st.str();
+  st = normalizeYaml("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: n}\n"
+                     "stringData: {'bad/key': x}");
+  EXPECT_TRUE(hasCause(st, "stringData", "invalid key \"bad/key\"")) << st.str();
+  st = normalizeYaml("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {a: b}");
+  EXPECT_TRUE(hasCause(st, "metadata.namespace", "required value")) << st.str();
+  st = normalizeYaml("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: n}\n"
+                     "immutable: maybe");
+  EXPECT_FALSE(isOk(st));
+}
+
+TEST(Secret, ImmutableSecretsCannotChange) {
+  const KindInfo& k = *findByName("secret");
+  Value a;
+  Value b;
+  Value c;
+  ASSERT_TRUE(isOk(normalizeYaml(
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: n}\ndata: {k: YQ==}", &a)));
+  ASSERT_TRUE(isOk(normalizeYaml("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: "
+                                 "n}\ndata: {k: Yg==}\nimmutable: true",
+                                 &b)));
+  ASSERT_TRUE(isOk(normalizeYaml("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: "
+                                 "n}\ndata: {k: Yw==}\nimmutable: true",
+                                 &c)));
+  EXPECT_TRUE(isOk(validateUpdate(k, a, b))); // a mutable secret may change and become immutable
+  EXPECT_TRUE(hasCause(validateUpdate(k, b, c), "data", "immutable"));
+}
+
+} // namespace
+} // namespace caracal::api

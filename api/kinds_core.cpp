@@ -1,13 +1,15 @@
 // The Kubernetes kinds caracal serves itself in standalone mode: v1 Namespace, Pod, Node,
-// ServiceAccount, and networking.k8s.io/v1 NetworkPolicy. Only what caracal reads is modelled
-// strictly; the rest of a Pod or Node is kept as it came ("preserve unknown fields") so that real
-// manifests round-trip.
+// ServiceAccount, Secret, and networking.k8s.io/v1 NetworkPolicy. Only what caracal reads is
+// modelled strictly; the rest of a Pod or Node is kept as it came ("preserve unknown fields") so
+// that real manifests round-trip.
 #include "api/formats.h"
 #include "api/kinds_internal.h"
 #include "api/netaddr.h"
+#include "common/base64.h"
 #include "common/strings.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace caracal::api::detail {
 
@@ -304,6 +306,74 @@ KindDef serviceAccountKind() {
   return d;
 }
 
+// ---- Secret ------------------------------------------------------------------------------------
+
+// Kubernetes secret keys: non-empty, at most 253 characters of [-._a-zA-Z0-9].
+std::string checkSecretKey(const std::string& k) {
+  if (k.empty() || k.size() > 253) {
+    return "must be 1 to 253 characters";
+  }
+  for (char c : k) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return "must consist of alphanumeric characters, '-', '_' or '.'";
+    }
+  }
+  return "";
+}
+
+KindDef secretKind() {
+  KindDef d;
+  d.info = k8sInfo("", "Secret", "secrets", "secret", true, {});
+  d.info.columns = {
+      nameColumn(),
+      pathColumn("TYPE", 0, "type", "Opaque"),
+      column(
+          "DATA", 0,
+          [](const Value& o) {
+            const Value* data = o.find("data");
+            return std::to_string(data && data->isObject() ? data->size() : 0);
+          },
+          "integer"),
+  };
+  auto keysValid = [](bool base64) {
+    return [base64](Value& v, const std::string& path, Ctx& ctx) {
+      for (const auto& m : v.asObject()) {
+        std::string err = checkSecretKey(m.first);
+        if (!err.empty()) {
+          ctx.add(path, "invalid key " + quoted(m.first) + ": " + err);
+        }
+        if (base64 && m.second.isString() &&
+            !base64Decode(m.second.asString(), Base64Mode::Strict)) {
+          ctx.add(key(path, m.first), "value of key " + quoted(m.first) +
+                                          " is not valid base64 (use stringData for plain text)");
+        }
+      }
+    };
+  };
+  d.schema = objectSchema(NameRule::Subdomain, true,
+                          {
+                              F("type", str().def("Opaque")),
+                              F("data", mapOf(str()).check(keysValid(true))),
+                              F("stringData", mapOf(str()).check(keysValid(false))),
+                              F("immutable", boolean()),
+                          })
+                 .ptr();
+  d.update = [](const Value& oldObj, const Value& newObj, Ctx& ctx) {
+    const Value* imm = oldObj.find("immutable");
+    if (!imm || !imm->isBool() || !imm->asBool()) {
+      return;
+    }
+    for (const char* f : {"data", "stringData", "type", "immutable"}) {
+      const Value* a = oldObj.find(f);
+      const Value* b = newObj.find(f);
+      if ((a == nullptr) != (b == nullptr) || (a && *a != *b)) {
+        ctx.add(f, "field is immutable when `immutable` is set", kForbidden);
+      }
+    }
+  };
+  return d;
+}
+
 // ---- networking.k8s.io/v1 NetworkPolicy --------------------------------------------------------
 
 KindDef k8sNetworkPolicyKind() {
@@ -428,6 +498,7 @@ std::vector<KindDef> coreKinds() {
   out.push_back(nodeKind());
   out.push_back(serviceAccountKind());
   out.push_back(k8sNetworkPolicyKind());
+  out.push_back(secretKind());
   return out;
 }
 

@@ -40,7 +40,7 @@ using V = std::vector<std::string>;
 
 TEST(Registry, EveryKindIsServedOnceInOrder) {
   const auto& kinds = allKinds();
-  ASSERT_EQ(kinds.size(), 25u);
+  ASSERT_EQ(kinds.size(), 26u);
   EXPECT_EQ(kinds[0]->kind, "Namespace");
   EXPECT_EQ(kinds[0]->group, "");
   EXPECT_EQ(kinds[4]->group, "networking.k8s.io");
@@ -429,6 +429,7 @@ TEST(Normalize, IsIdempotentForEveryKind) {
       "apiVersion: projectcalico.org/v3\nkind: IPAMHandle\nmetadata: {name: a}\nspec: {handleID: "
       "a, block: {}}",
       "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\nmetadata: {name: default}",
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: a, namespace: n}",
   };
   ASSERT_EQ(std::size(minimal), allKinds().size());
   std::set<std::string> covered;

@@ -1,5 +1,6 @@
 #include "apiserver/credentials.h"
 
+#include "common/base64.h"
 #include "common/strings.h"
 #include "common/value.h"
 
@@ -255,59 +256,7 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
-// Encoding
-
-constexpr char kStdAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr char kUrlAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string encode64(std::string_view data, const char* alphabet, bool pad) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= data.size(); i += 3) {
-    uint32_t v = uint32_t(uint8_t(data[i])) << 16 | uint32_t(uint8_t(data[i + 1])) << 8 |
-                 uint32_t(uint8_t(data[i + 2]));
-    out.push_back(alphabet[(v >> 18) & 63]);
-    out.push_back(alphabet[(v >> 12) & 63]);
-    out.push_back(alphabet[(v >> 6) & 63]);
-    out.push_back(alphabet[v & 63]);
-  }
-  size_t rest = data.size() - i;
-  if (rest > 0) {
-    uint32_t v = uint32_t(uint8_t(data[i])) << 16;
-    if (rest == 2) {
-      v |= uint32_t(uint8_t(data[i + 1])) << 8;
-    }
-    out.push_back(alphabet[(v >> 18) & 63]);
-    out.push_back(alphabet[(v >> 12) & 63]);
-    if (rest == 2) {
-      out.push_back(alphabet[(v >> 6) & 63]);
-    }
-    if (pad) {
-      out.append(3 - rest, '=');
-    }
-  }
-  return out;
-}
-
-int decode64Char(char c) {
-  if (c >= 'A' && c <= 'Z') {
-    return c - 'A';
-  }
-  if (c >= 'a' && c <= 'z') {
-    return c - 'a' + 26;
-  }
-  if (c >= '0' && c <= '9') {
-    return c - '0' + 52;
-  }
-  if (c == '+') {
-    return 62;
-  }
-  if (c == '/') {
-    return 63;
-  }
-  return -1;
-}
+// Random material
 
 Result<std::string> randomBytes(size_t n) {
   std::string out(n, '\0');
@@ -694,7 +643,7 @@ Result<std::string> loadOrCreateToken(const std::string& path) {
     return text.error();
   }
   ASSIGN_OR_RETURN(std::string raw, randomBytes(kTokenBytes));
-  std::string token = encode64(raw, kUrlAlphabet, false);
+  std::string token = base64UrlEncode(raw);
   RETURN_IF_ERROR(writeFileAtomic(path, token + "\n", 0600));
   return token;
 }
@@ -817,44 +766,12 @@ bool tokenEquals(std::string_view presented, std::string_view expected) {
   return CRYPTO_memcmp(a, b, alen) == 0;
 }
 
-std::string base64Encode(std::string_view data) { return encode64(data, kStdAlphabet, true); }
-
 Result<std::string> base64Decode(std::string_view data) {
-  std::string out;
-  out.reserve(data.size() / 4 * 3);
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t chars = 0;
-  size_t pad = 0;
-  for (size_t i = 0; i < data.size(); ++i) {
-    char c = data[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      continue;
-    }
-    if (c == '=') {
-      ++pad;
-      continue;
-    }
-    int v = decode64Char(c);
-    if (v < 0 || pad > 0) {
-      return Status(Code::BadRequest,
-                    "invalid base64: unexpected character at offset " + std::to_string(i));
-    }
-    acc = ((acc << 6) | uint32_t(v)) & 0xffffff;
-    bits += 6;
-    ++chars;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(char((acc >> bits) & 0xff));
-    }
+  auto decoded = caracal::base64Decode(data, Base64Mode::Lenient);
+  if (!decoded) {
+    return Status(Code::BadRequest, decoded.error().message());
   }
-  if (chars % 4 == 1) {
-    return Status(Code::BadRequest, "invalid base64: truncated input");
-  }
-  if (pad > 0 && (pad > 2 || (chars + pad) % 4 != 0)) {
-    return Status(Code::BadRequest, "invalid base64: wrong padding");
-  }
-  return out;
+  return decoded;
 }
 
 } // namespace caracal::apiserver

@@ -31,6 +31,7 @@
 // Every file is written atomically: a temporary file in the same directory, fsync, rename, fsync of
 // the directory. I/O errors name the file and carry the OS error text.
 
+#include "common/base64.h"
 #include "common/result.h"
 
 #include <string>
@@ -77,10 +78,10 @@ Status writeKubeconfig(const std::string& path, const std::string& serverUrl,
 // and of their lengths. An empty expected token never matches.
 bool tokenEquals(std::string_view presented, std::string_view expected);
 
-// Standard base64 (RFC 4648 section 4) with padding.
-std::string base64Encode(std::string_view data);
-// Decodes standard base64. ASCII whitespace (line breaks) is skipped; padding is optional, but when
-// present it must be correct. Any other character is a BadRequest error.
+// Standard base64 with padding (common/base64.h).
+using ::caracal::base64Encode;
+// caracal::base64Decode in Lenient mode: ASCII whitespace (line breaks) is skipped; padding is
+// optional, but when present it must be correct. Any other character is a BadRequest error.
 Result<std::string> base64Decode(std::string_view data);
 
 } // namespace caracal::apiserver

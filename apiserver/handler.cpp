@@ -404,15 +404,6 @@ std::string withResourceVersion(const std::string& stored, int64_t rev) {
   return out;
 }
 
-std::string nowRfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 Response Handler::errorResponse(const Status& st) { return errorReply(st).response; }
 
 // ---------------------------------------------------------------------------------------------

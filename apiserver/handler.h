@@ -12,6 +12,7 @@
 // commit thread and must never block it: they hand shared, pre-encoded chunks to a StreamSink whose
 // queue is bounded; a sink that is full makes the stream end with a clear reason.
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "common/value.h"
 #include "datastore/engine.h"
@@ -144,7 +145,7 @@ std::string storageKey(const api::KindInfo& kind, const std::string& ns, const s
 std::string storagePrefix(const api::KindInfo& kind, const std::string& ns);
 // Stored JSON text -> wire JSON with metadata.resourceVersion set, without a full re-encode.
 std::string withResourceVersion(const std::string& stored, int64_t rev);
-// RFC 3339 UTC time of now.
-std::string nowRfc3339();
+// RFC 3339 UTC time of now (common/clock.h).
+using ::caracal::nowRfc3339;
 
 } // namespace caracal::apiserver

@@ -2,7 +2,9 @@
 # Runs the benchmarks of BUILD_DIR and prints their figures: the caracal-apiserver ones (creates,
 # list, watch, fanout) and the dataplane ones (routes: RouteTable vs `ip -batch` and the no-op
 # reconcile; cni: CNI ADD/DEL latency; iperf: pod-to-pod throughput in caracal-lab; the last three
-# need root and create only network namespaces of their own).
+# need root and create only network namespaces of their own) and the BGP ones (bgp: confd's
+# renderer and `bird -p` at 1,000 nodes, then 10,000 FRR routes into a node's kernel through BIRD,
+# which needs root and creates only network namespaces of its own).
 #
 #   bash bench/run.sh BUILD_DIR            (what `make bench` runs)
 #
@@ -10,12 +12,14 @@
 # removes it when done; all of them run under a private TMPDIR that this script removes on exit,
 # whatever happens. Extra arguments per benchmark come from the environment, e.g.
 #   BENCH_WATCH_ARGS="--rate 50 --events 2000" bash bench/run.sh build
-# BENCH_ONLY="creates list" limits the run to some of: creates list watch fanout routes cni iperf.
+# BENCH_ONLY="creates list" limits the run to some of: creates list watch fanout routes cni iperf
+# bgp bgppod (BENCH_BGP_RENDER_ARGS and BENCH_BGP_FRR_ARGS for the two parts of bgp,
+# BENCH_BGP_POD_ARGS for bgppod: pod create -> its route on another node, BGP vs VXLAN).
 set -u
 
 BUILD=${1:-build}
 BIN="$BUILD/bench"
-ONLY=${BENCH_ONLY:-"creates list watch fanout routes cni iperf"}
+ONLY=${BENCH_ONLY:-"creates list watch fanout routes cni iperf bgp bgppod"}
 
 for b in bench_creates bench_list bench_watch bench_fanout bench_routes bench_cni; do
   if [[ ! -x "$BIN/$b" ]]; then
@@ -69,6 +73,20 @@ run() {
   echo
 }
 
+# run_script SCRIPT LOG ARGS...: a root-only bench/ script (it builds its own namespaces), its
+# output teed to LOG; the figures are the lines after its "summary" heading.
+run_script() {
+  local script=$1 log=$2
+  shift 2
+  echo "=== $script $*"
+  BUILD_DIR="$BUILD" bash "$(dirname "$0")/$script" "$@" > >(tee "$log") 2>&1 &
+  child=$!
+  wait "$child" || { echo "=== $script FAILED"; status=1; }
+  child=""
+  wait # for tee to flush
+  summaries+=("$(sed -n '/^summary/,$p' "$log" | sed '1d')")
+}
+
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2086
 for b in $ONLY; do
@@ -83,6 +101,20 @@ for b in $ONLY; do
       echo "=== iperf_pods.sh"
       BUILD_DIR="$BUILD" bash "$(dirname "$0")/iperf_pods.sh" | tee "$WORK/iperf.log" || status=1
       summaries+=("$(cat "$WORK/iperf.log")")
+      ;;
+    bgp)
+      for x in bench_bgp_render bench_bgp_render_file bench_bgp_route_wait; do
+        [[ -x "$BIN/$x" ]] || echo "bench/run.sh: $BIN/$x is missing (ninja -C $BUILD $x)" >&2
+      done
+      run bench_bgp_render ${BENCH_BGP_RENDER_ARGS:-}
+      # shellcheck disable=SC2086
+      run_script bgp_frr_routes.sh "$WORK/bgp_frr.log" ${BENCH_BGP_FRR_ARGS:-}
+      ;;
+    bgppod)
+      # Only on request (BENCH_ONLY=bgppod; root): pod create -> its block route in another
+      # node's kernel, BIRD vs felix VXLAN, in two caracal-labs (BENCH_BGP_POD_ARGS="--pods N").
+      # shellcheck disable=SC2086
+      run_script bgp_pod_route.sh "$WORK/bgp_pod.log" ${BENCH_BGP_POD_ARGS:-}
       ;;
     *) echo "bench/run.sh: unknown benchmark \"$b\"" >&2; status=2 ;;
   esac

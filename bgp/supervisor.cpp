@@ -49,6 +49,21 @@ bool isBirdOnSocket(pid_t pid, const std::string& socketPath) {
   return std::find(args.begin() + 1, args.end(), socketPath) != args.end();
 }
 
+// Asks the BIRD serving `socketPath` to shut down for graceful restart: it exits without telling
+// its peers to drop its routes (they keep them as stale until it is back), and its kernel routes
+// stay. False when nothing answers or BIRD refuses.
+bool askGracefulRestart(const std::string& socketPath) {
+  if (socketPath.empty()) {
+    return false;
+  }
+  auto client = BirdClient::connect(socketPath, std::chrono::milliseconds(2000));
+  if (!client) {
+    return false;
+  }
+  auto reply = client->request("graceful restart");
+  return reply && replyStatus(*reply).isOk();
+}
+
 // Stops a BIRD from an earlier run that the pid file names, if it serves the same socket. It is
 // not our child, so it is polled rather than reaped.
 void stopLeftover(const std::string& pidFile, const std::string& socketPath) {
@@ -65,7 +80,9 @@ void stopLeftover(const std::string& pidFile, const std::string& socketPath) {
     return;
   }
   auto gone = [pid] { return ::kill(pid, 0) != 0 || commandLine(pid).empty(); };
-  ::kill(pid, SIGTERM);
+  if (!askGracefulRestart(socketPath)) {
+    ::kill(pid, SIGTERM);
+  }
   auto deadline = Clock::now() + BirdSupervisor::kStopGrace;
   while (!gone() && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -151,7 +168,7 @@ Result<pid_t> BirdSupervisor::launch() {
     for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD}) {
       ::signal(sig, SIG_DFL);
     }
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) {
       ::_exit(1);
     }
@@ -226,6 +243,16 @@ void BirdSupervisor::monitor() {
     if (Clock::now() - launchedAt >= options_.stableAfter) {
       backoff = options_.backoffInitial;
     }
+    if (options_.onUnexpectedExit) {
+      auto cb = options_.onUnexpectedExit;
+      std::string why = lastExit_;
+      lock.unlock();
+      cb(why, backoff);
+      lock.lock();
+      if (stopping_) {
+        break;
+      }
+    }
     cv_.wait_for(lock, backoff, [this] { return stopping_; });
     if (stopping_) {
       break;
@@ -272,7 +299,13 @@ void BirdSupervisor::stop() {
   }
   if (!stopping_) {
     stopping_ = true;
-    if (pid_ > 0) {
+    bool asked = false;
+    if (pid_ > 0 && options_.gracefulStop) {
+      lock.unlock();
+      asked = askGracefulRestart(options_.socketPath);
+      lock.lock();
+    }
+    if (!asked && pid_ > 0) {
       ::kill(pid_, SIGTERM);
     }
     cv_.notify_all();

@@ -5,7 +5,9 @@
 // that reaps it. When BIRD exits while the supervisor is not stopping, the monitor starts it again
 // after a backoff that doubles from `backoffInitial` up to `backoffMax`; a run that lasted at least
 // `stableAfter` resets the backoff. `stop()` (and the destructor) sends SIGTERM, waits up to 5 s,
-// then SIGKILLs, reaps the child and joins the monitor.
+// then SIGKILLs, reaps the child and joins the monitor. With Options::gracefulStop (the default)
+// the stop is BIRD's `graceful restart` command instead of SIGTERM, so a restart of the agent does
+// not make the peers withdraw this node's routes.
 //
 // Network namespace: BIRD runs in the network namespace of the thread that calls `start()`. Every
 // BIRD process, including restarts, is forked by the monitor thread, which is created by that
@@ -15,13 +17,15 @@
 // Leftovers of a previous run: before the first launch, if the pid file names a live process whose
 // command line is BIRD with the same control socket, that process is stopped (SIGTERM, SIGKILL
 // after 5 s) rather than adopted, so the supervisor always owns a child it can reap. A leftover
-// socket file is removed before every launch. BIRD is also asked to die (PR_SET_PDEATHSIG) when
-// the monitor thread goes away, so a crashed agent does not leave an unsupervised BIRD behind.
+// socket file is removed before every launch. BIRD is also killed (PR_SET_PDEATHSIG, SIGKILL) when
+// the monitor thread goes away, so a crashed agent does not leave an unsupervised BIRD behind; a
+// SIGKILL ends the sessions without a Cease, so graceful-restart peers keep the routes meanwhile.
 
 #include "common/result.h"
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <sys/types.h>
@@ -41,6 +45,14 @@ public:
     std::chrono::milliseconds backoffInitial{200};
     std::chrono::milliseconds backoffMax{10000};
     std::chrono::milliseconds stableAfter{30000}; // a run at least this long resets the backoff
+    // stop() asks BIRD for `graceful restart` over the control socket (SIGTERM if that fails):
+    // peers keep this node's routes as stale until the next BIRD is back, and with `persist` in
+    // the kernel protocol the node's own routes stay. false: plain SIGTERM (peers drop routes).
+    bool gracefulStop = true;
+    // Called on the monitor thread when BIRD exited (or could not be launched) while not
+    // stopping, with the exit ("killed by signal 9") and the wait before the next launch.
+    std::function<void(const std::string& exit, std::chrono::milliseconds backoff)>
+        onUnexpectedExit;
   };
 
   explicit BirdSupervisor(Options options);

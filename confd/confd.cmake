@@ -17,3 +17,14 @@ caracal_add_test(NAME confd_netns_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/writer_netns_test.cpp
   LIBS caracal_confd
   LABELS netns)
+
+# The watcher: confd fed by caracal-node's shared watch cache (felix's Syncer).
+find_package(spdlog REQUIRED)
+add_library(caracal_confd_watch STATIC ${CMAKE_CURRENT_SOURCE_DIR}/watcher.cpp)
+target_link_libraries(caracal_confd_watch
+  PUBLIC caracal_confd caracal_felix_core
+  PRIVATE spdlog::spdlog)
+
+caracal_add_test(NAME confd_watcher_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/watcher_test.cpp
+  LIBS caracal_confd_watch)

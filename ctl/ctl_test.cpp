@@ -418,6 +418,110 @@ TEST_F(CtlTest, GetWideAddsColumns) {
   EXPECT_EQ(std::vector<std::string>(headers.begin(), headers.begin() + want.size()), want);
 }
 
+constexpr const char* kCalico = "/apis/projectcalico.org/v3/";
+
+void seedYaml(FakeApiServer& server, const std::string& plural, const std::string& yaml) {
+  Value obj = *parseYaml(yaml);
+  server.seed(kCalico + plural + "/" + obj.getString("metadata.name"), obj);
+}
+
+size_t countRequests(const FakeApiServer& server, const std::string& pathPart) {
+  size_t n = 0;
+  for (const auto& r : server.requests("GET")) {
+    n += r.path.find(pathPart) != std::string::npos ? 1 : 0;
+  }
+  return n;
+}
+
+TEST_F(CtlTest, GetBgpPeersPrintsCalicoctlColumns) {
+  seedYaml(server_, "bgppeers",
+           "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: rack1-tor}\n"
+           "spec: {node: node1, peerIP: 10.0.0.2, asNumber: 65001}\n");
+  seedYaml(server_, "bgppeers",
+           "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: to-rr}\n"
+           "spec: {nodeSelector: all(), peerSelector: route-reflector == 'true'}\n");
+  seedYaml(server_, "bgppeers",
+           "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\n"
+           "spec: {peerIP: 10.0.0.1, asNumber: 64600}\n");
+  // calicoctl: NAME PEERIP NODE ASN in both outputs; NODE is the node, else the node selector,
+  // else "(global)"; a peer without an AS number shows 0.
+  const std::string want = "NAME        PEERIP     NODE       ASN     \n"
+                           "rack1-tor   10.0.0.2   node1      65001   \n"
+                           "to-rr                  all()      0       \n"
+                           "tor         10.0.0.1   (global)   64600   \n"
+                           "\n";
+  EXPECT_EQ(run({"get", "bgppeers"}), 0) << err();
+  EXPECT_EQ(out(), want);
+  EXPECT_EQ(run({"get", "bgpp", "-o", "wide"}), 0) << err();
+  EXPECT_EQ(out(), want);
+  EXPECT_EQ(countRequests(server_, "bgpconfigurations"), 0u);
+}
+
+TEST_F(CtlTest, GetNodesPrintsCalicoctlColumns) {
+  seedYaml(server_, "nodes",
+           "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node1}\n"
+           "spec: {bgp: {ipv4Address: 10.0.0.11/24}}\n");
+  seedYaml(server_, "nodes",
+           "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node2}\n"
+           "spec: {bgp: {asNumber: 65002, ipv4Address: 10.0.0.12/24, ipv6Address: "
+           "fd00::12/64}}\n");
+  seedYaml(server_, "nodes",
+           "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node3}\n"
+           "spec: {}\n");
+
+  EXPECT_EQ(run({"get", "nodes"}), 0) << err();
+  EXPECT_EQ(out(), "NAME    \n"
+                   "node1   \n"
+                   "node2   \n"
+                   "node3   \n"
+                   "\n");
+  EXPECT_EQ(countRequests(server_, "bgpconfigurations"), 0u);
+
+  // No default BGPConfiguration: the inherited AS number is 64512. Nodes without BGP have no
+  // ASN or addresses.
+  server_.clearRequests();
+  EXPECT_EQ(run({"get", "nodes", "-o", "wide"}), 0) << err();
+  EXPECT_EQ(out(), "NAME    ASN       IPV4           IPV6          \n"
+                   "node1   (64512)   10.0.0.11/24                 \n"
+                   "node2   65002     10.0.0.12/24   fd00::12/64   \n"
+                   "node3                                          \n"
+                   "\n");
+  ASSERT_EQ(server_.requests("GET").size(), 2u);
+  EXPECT_EQ(server_.requests("GET")[0].path, std::string(kCalico) + "nodes");
+  EXPECT_EQ(server_.requests("GET")[1].path, std::string(kCalico) + "bgpconfigurations/default");
+}
+
+TEST_F(CtlTest, GetNodesWideInheritsTheDefaultBgpConfigurationAsNumber) {
+  seedYaml(server_, "nodes",
+           "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node1}\n"
+           "spec: {bgp: {ipv4Address: 10.0.0.11/24}}\n");
+  seedYaml(server_, "nodes",
+           "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node2}\n"
+           "spec: {bgp: {ipv4Address: 10.0.0.12/24}}\n");
+  seedYaml(server_, "bgpconfigurations",
+           "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: "
+           "default}\nspec: {asNumber: 65000}\n");
+  EXPECT_EQ(run({"get", "nodes", "-o", "wide"}), 0) << err();
+  EXPECT_EQ(out(), "NAME    ASN       IPV4           IPV6   \n"
+                   "node1   (65000)   10.0.0.11/24          \n"
+                   "node2   (65000)   10.0.0.12/24          \n"
+                   "\n");
+  // Read once for all rows.
+  EXPECT_EQ(countRequests(server_, "bgpconfigurations/default"), 1u);
+
+  // A default BGPConfiguration without an AS number: 64512.
+  seedYaml(server_, "bgpconfigurations",
+           "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: "
+           "default}\nspec: {nodeToNodeMeshEnabled: false}\n");
+  EXPECT_EQ(run({"get", "node", "node1", "-o", "wide"}), 0) << err();
+  EXPECT_THAT(out(), HasSubstr("node1   (64512)   10.0.0.11/24"));
+
+  // It cannot be read: calicoctl's "unknown"; the listing itself still succeeds.
+  server_.inject({"GET", "bgpconfigurations", 500, "InternalError", "boom", {}, 1});
+  EXPECT_EQ(run({"get", "node", "node1", "-o", "wide"}), 0) << err();
+  EXPECT_THAT(out(), HasSubstr("node1   (unknown)   10.0.0.11/24"));
+}
+
 TEST_F(CtlTest, GetAllNamespacesAddsNamespaceColumn) {
   std::string base = "/apis/projectcalico.org/v3/namespaces/";
   Value a = *parseYaml("apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: "

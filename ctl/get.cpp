@@ -2,6 +2,8 @@
 #include "common/strings.h"
 #include "ctl/commands.h"
 
+#include <functional>
+#include <optional>
 #include <ostream>
 
 namespace caracal::ctl {
@@ -29,6 +31,80 @@ Value listWrapper(const api::KindInfo& info, std::vector<Value> items, const std
     out.set("items", Value(Value::Array(std::move(items))));
   }
   return out;
+}
+
+// calicoctl's AS number when the default BGPConfiguration sets none (first private-use ASN).
+constexpr const char* kDefaultAsNumber = "64512";
+
+// An AS number as calicoctl prints it: decimal; a value stored some other way as it is.
+std::string asNumberText(const Value* v) {
+  if (!v || v->isNull()) {
+    return "";
+  }
+  if (v->isInt()) {
+    return std::to_string(v->asInt());
+  }
+  return v->isString() ? v->asString() : toJson(*v);
+}
+
+// The cluster-wide AS number, read once from the default BGPConfiguration the first time a row
+// needs it, as calicoctl's `config "asnumber"` template function does: its spec.asNumber, else
+// 64512 (also when there is no default BGPConfiguration), "unknown" when it cannot be read.
+class ClusterAsNumber {
+public:
+  explicit ClusterAsNumber(datastore::RestClient& client) : client_(client) {}
+
+  const std::string& get() {
+    if (!value_) {
+      value_ = fetch();
+    }
+    return *value_;
+  }
+
+private:
+  std::string fetch() {
+    const api::KindInfo* info = api::findByKind("projectcalico.org/v3", "BGPConfiguration");
+    if (!info) {
+      return "unknown";
+    }
+    auto got = client_.get(*info, "", "default");
+    if (!got) {
+      return got.error().code() == Code::NotFound ? kDefaultAsNumber : "unknown";
+    }
+    std::string asn = asNumberText(got->path("spec.asNumber"));
+    return asn.empty() ? kDefaultAsNumber : asn;
+  }
+
+  datastore::RestClient& client_;
+  std::optional<std::string> value_;
+};
+
+using Cell = std::function<std::string(const Value&)>;
+
+// Cells where calicoctl's table differs from the model's column (which serves kubectl's tables
+// too and sees one object only); null when the model's cell is right.
+Cell calicoctlCell(const api::KindInfo& info, const api::Column& col, ClusterAsNumber& clusterAs) {
+  if (info.group != "projectcalico.org") {
+    return nullptr;
+  }
+  if (info.kind == "Node" && col.name == "ASN") {
+    // Only nodes with a BGP spec have one; without their own it is inherited, in parentheses.
+    return [&clusterAs](const Value& o) -> std::string {
+      if (!o.path("spec.bgp")) {
+        return "";
+      }
+      std::string own = asNumberText(o.path("spec.bgp.asNumber"));
+      return own.empty() ? "(" + clusterAs.get() + ")" : own;
+    };
+  }
+  if (info.kind == "BGPPeer" && col.name == "ASN") {
+    // calicoctl prints the field's zero value for peers without one (peerSelector peers).
+    return [](const Value& o) -> std::string {
+      std::string asn = asNumberText(o.path("spec.asNumber"));
+      return asn.empty() ? "0" : asn;
+    };
+  }
+  return nullptr;
 }
 
 } // namespace
@@ -109,15 +185,17 @@ int runGet(CtlContext& ctx, const GetOptions& opts) {
     } else {
       bool wide = output == "wide";
       bool withNamespace = opts.allNamespaces && info->namespaced;
+      ClusterAsNumber clusterAs(**client);
       std::vector<std::string> headers;
-      std::vector<const api::Column*> cols;
+      std::vector<Cell> cells;
       if (withNamespace) {
         headers.push_back("NAMESPACE");
       }
       for (const auto& c : info->columns) {
         if (c.priority == 0 || wide) {
           headers.push_back(c.name);
-          cols.push_back(&c);
+          Cell cell = calicoctlCell(*info, c, clusterAs);
+          cells.push_back(cell ? std::move(cell) : c.cell);
         }
       }
       std::vector<std::vector<std::string>> rows;
@@ -126,8 +204,8 @@ int runGet(CtlContext& ctx, const GetOptions& opts) {
         if (withNamespace) {
           row.push_back(o.getString("metadata.namespace"));
         }
-        for (const auto* c : cols) {
-          row.push_back(c->cell ? c->cell(o) : std::string());
+        for (const auto& cell : cells) {
+          row.push_back(cell ? cell(o) : std::string());
         }
         rows.push_back(std::move(row));
       }

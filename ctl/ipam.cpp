@@ -3,6 +3,7 @@
 
 #include "api/netaddr.h"
 #include "api/registry.h"
+#include "common/clock.h"
 #include "ctl/commands.h"
 #include "ipam/ipam.h"
 
@@ -228,13 +229,8 @@ Liveness loadLiveness(CtlContext& ctx, datastore::RestClient& client) {
 
 Value reportJson(const ipam::CheckReport& rep) {
   Value v = Value::object();
-  char stamp[32];
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
   v.set("version", "caracal-ipam-check/v1");
-  v.set("checkedAt", stamp);
+  v.set("checkedAt", nowRfc3339());
   v.set("allocations", Value(int64_t(rep.allocations)));
   v.set("handles", Value(int64_t(rep.handles)));
   v.set("blocks", Value(int64_t(rep.blocks)));

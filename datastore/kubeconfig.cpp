@@ -1,5 +1,6 @@
 #include "datastore/kubeconfig.h"
 
+#include "common/base64.h"
 #include "common/strings.h"
 #include "common/value.h"
 
@@ -64,7 +65,7 @@ Result<std::string> dataOrFile(const Value& section, const std::string& dataKey,
                                const std::string& where) {
   std::string data = section.getString(dataKey);
   if (!data.empty()) {
-    auto decoded = base64Decode(data);
+    auto decoded = caracal::base64Decode(data, Base64Mode::Lenient);
     if (!decoded) {
       return decoded.error().withContext(where + ": " + dataKey);
     }
@@ -80,52 +81,7 @@ Result<std::string> dataOrFile(const Value& section, const std::string& dataKey,
 } // namespace
 
 Result<std::string> base64Decode(std::string_view in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') {
-      return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-      return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-      return c - '0' + 52;
-    }
-    if (c == '+' || c == '-') {
-      return 62;
-    }
-    if (c == '/' || c == '_') {
-      return 63;
-    }
-    return -1;
-  };
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  bool padding = false;
-  for (char c : in) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-      continue;
-    }
-    if (c == '=') {
-      padding = true;
-      continue;
-    }
-    int v = val(c);
-    if (v < 0 || padding) {
-      return Status(Code::Invalid, "invalid base64 data");
-    }
-    acc = (acc << 6) | uint32_t(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(char((acc >> bits) & 0xff));
-    }
-  }
-  if (bits >= 6) {
-    return Status(Code::Invalid, "invalid base64 data: truncated");
-  }
-  return out;
+  return caracal::base64Decode(in, Base64Mode::Lenient);
 }
 
 Result<ClientConfig> parseKubeconfig(std::string_view text, std::string_view context,

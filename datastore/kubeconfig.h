@@ -61,7 +61,7 @@ std::optional<std::string> processEnv(const std::string& name);
 Result<ClientConfig> resolveClientConfig(const ConfigOverrides& flags, const EnvLookup& env,
                                          const std::string& defaultPath = kDefaultAdminKubeconfig);
 
-// Standard base64 (RFC 4648, padding optional, whitespace ignored).
+// Standard base64, padding optional, whitespace ignored: caracal::base64Decode in Lenient mode.
 Result<std::string> base64Decode(std::string_view in);
 
 } // namespace caracal::datastore

@@ -26,17 +26,6 @@ std::string adminKubeconfig(const std::string& server = "https://127.0.0.1:6443"
          "current-context: caracal\n";
 }
 
-TEST(Base64Test, Decodes) {
-  EXPECT_EQ(*base64Decode("aGVsbG8="), "hello");
-  EXPECT_EQ(*base64Decode("aGVsbG8"), "hello");
-  EXPECT_EQ(*base64Decode("aGVs\nbG8h"), "hello!");
-  EXPECT_EQ(*base64Decode(""), "");
-  EXPECT_EQ(*base64Decode(kCaB64), kCaPem);
-  EXPECT_FALSE(base64Decode("a$b="));
-  EXPECT_FALSE(base64Decode("a"));
-  EXPECT_FALSE(base64Decode("aGVs=bG8"));
-}
-
 TEST(KubeconfigTest, ParsesTheAdminKubeconfig) {
   auto cfg = parseKubeconfig(adminKubeconfig());
   ASSERT_TRUE(cfg) << cfg.error().str();

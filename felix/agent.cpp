@@ -118,7 +118,7 @@ std::vector<const api::KindInfo*> agentKinds() { return routeCalcKinds(); }
 struct Agent::Impl {
   Impl(AgentOptions o, Syncer& s, ipam::Store& st, std::unique_ptr<NatOutgoing> n)
       : opts(std::move(o)), syncer(s), store(st), nat(std::move(n)),
-        calc(CalcConfig{opts.nodeName, "", 1500}), ipam(st) {}
+        calc(CalcConfig{opts.nodeName, "", 1500, opts.bgpProgramsUnencapsulated}), ipam(st) {}
 
   AgentOptions opts;
   Syncer& syncer;

@@ -42,6 +42,8 @@ struct AgentOptions {
   std::chrono::milliseconds retryInterval{1000};
   bool setGlobalForwarding = true; // net.ipv4.ip_forward=1 in the node's namespace
   std::chrono::milliseconds registrationTimeout{30000}; // keep retrying the Node registration
+  // BIRD runs beside the agent and programs unencapsulated pool routes (CalcConfig).
+  bool bgpProgramsUnencapsulated = false;
 };
 
 struct AgentStats {

@@ -80,15 +80,25 @@ TEST(NodeBinary, RegistersProgramsRepairsAndStopsCleanly) {
   });
   ASSERT_TRUE(st) << st.message();
 
-  BackgroundCommand node("exec ip netns exec " + ns->name() +
-                             " " CARACAL_NODE_BIN " --node node1 --kubeconfig " + kubeconfig +
-                             " --state-dir " + state + " --mtu-file " + state +
-                             "/mtu --resync-seconds 1 --log-level debug",
-                         tmp.path() + "/node.log");
+  BackgroundCommand node(
+      "exec ip netns exec " + ns->name() + " " CARACAL_NODE_BIN " --node node1 --kubeconfig " +
+          kubeconfig + " --state-dir " + state + " --mtu-file " + state +
+          "/mtu --resync-seconds 1 --log-level debug --bird-run-dir " + state + "/bird",
+      tmp.path() + "/node.log");
   ASSERT_TRUE(node.started());
   ASSERT_TRUE(waitFor([&] { return std::filesystem::exists(state + "/ready"); }, 30s))
       << readFile(tmp.path() + "/node.log");
   EXPECT_EQ(readFile(state + "/mtu"), "1450\n");
+  // The default backend is BIRD: confd wrote a valid config and BIRD answers on its socket.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return readFile(state + "/bird/confd-status.json").find("\"ok\":true") !=
+                   std::string::npos &&
+               std::filesystem::exists(state + "/bird/bird.pid");
+      },
+      15s))
+      << readFile(tmp.path() + "/node.log") << readFile(state + "/bird/confd-status.json");
+  EXPECT_NE(readFile(state + "/bird/bird.conf").find("router id 10.99.0.1;"), std::string::npos);
 
   // Registered, with a VTEP from the pool; the device carries it.
   std::string vtep;

@@ -1,5 +1,7 @@
 #include "felix/node_main.h"
 
+#include "bgp/supervisor.h"
+#include "confd/watcher.h"
 #include "datastore/kubeconfig.h"
 #include "datastore/rest_client.h"
 #include "felix/agent.h"
@@ -9,7 +11,9 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -27,7 +31,22 @@ struct Flags {
   std::string mtuFile = "/var/lib/caracal/mtu";
   std::string stateDir = "/var/lib/caracal";
   std::string logLevel = "info";
+  std::string backend = "bird";
+  std::string birdRunDir = "/var/run/calico";
+  std::string birdBinary = "/usr/sbin/bird";
+  std::string secretsNamespace = "calico-system";
 };
+
+// Union of two kind lists, without duplicates, in first-seen order.
+std::vector<const api::KindInfo*> unionKinds(std::vector<const api::KindInfo*> a,
+                                             const std::vector<const api::KindInfo*>& b) {
+  for (const api::KindInfo* k : b) {
+    if (std::find(a.begin(), a.end(), k) == a.end()) {
+      a.push_back(k);
+    }
+  }
+  return a;
+}
 
 } // namespace
 
@@ -48,6 +67,16 @@ int nodeMain(int argc, char** argv) {
       ->check(CLI::Range(1, 86400));
   app.add_option("--mtu-file", f.mtuFile, "where to write the pod MTU for the CNI plugin");
   app.add_option("--state-dir", f.stateDir, "where to write `ready` after the first full pass");
+  app.add_option("--networking-backend", f.backend,
+                 "bird: BGP with BIRD (confd renders its config, caracal-node supervises it) and "
+                 "felix's tunnels; vxlan or none: no BGP, felix programs every pool route "
+                 "(Calico's CALICO_NETWORKING_BACKEND)")
+      ->check(CLI::IsMember({"bird", "vxlan", "none"}));
+  app.add_option("--bird-run-dir", f.birdRunDir,
+                 "BIRD's config, control socket (bird.ctl), pid file and confd's status file");
+  app.add_option("--bird-binary", f.birdBinary, "the BIRD 2 daemon");
+  app.add_option("--secrets-namespace", f.secretsNamespace,
+                 "namespace of the Secrets that BGPPeer passwords refer to");
   app.add_option("--log-level", f.logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error"}));
   CLI11_PARSE(app, argc, argv);
@@ -62,6 +91,8 @@ int nodeMain(int argc, char** argv) {
   opts.resyncInterval = std::chrono::seconds(f.resyncSeconds);
   opts.mtuFile = f.mtuFile;
   opts.stateDir = f.stateDir;
+  const bool bgp = f.backend == "bird";
+  opts.bgpProgramsUnencapsulated = bgp;
   if (!f.ip.empty()) {
     auto ip = api::parseCidr(f.ip);
     if (!ip || ip->addr.family != 4) {
@@ -103,11 +134,57 @@ int nodeMain(int argc, char** argv) {
     spdlog::warn("natOutgoing disabled: {}", n.error().message());
   }
 
-  Syncer syncer(*source, agentKinds());
+  Syncer syncer(*source, bgp ? unionKinds(agentKinds(), confd::confdKinds()) : agentKinds());
   Agent agent(opts, syncer, *store, std::move(nat));
+
+  // BGP: confd renders bird.conf from the shared cache; BIRD starts once a valid one is in place.
+  std::unique_ptr<bgp::BirdSupervisor> bird;
+  std::unique_ptr<confd::Confd> confdWatcher;
+  std::once_flag birdStarted;
+  if (bgp) {
+    std::error_code ec;
+    std::filesystem::create_directories(f.birdRunDir, ec);
+    if (ec) {
+      spdlog::error("--bird-run-dir {}: {}", f.birdRunDir, ec.message());
+      return 1;
+    }
+    bgp::BirdSupervisor::Options bo;
+    bo.birdBinary = f.birdBinary;
+    bo.configPath = f.birdRunDir + "/bird.conf";
+    bo.socketPath = f.birdRunDir + "/bird.ctl";
+    bo.pidFile = f.birdRunDir + "/bird.pid";
+    // Graceful restart recovery: the kernel protocol keeps the routes the previous BIRD left
+    // (`persist`) until the sessions have converged, instead of pruning them at the first scan.
+    bo.extraArgs = {"-R"};
+    bo.onUnexpectedExit = [](const std::string& why, std::chrono::milliseconds backoff) {
+      spdlog::warn("BIRD exited ({}); starting it again in {} ms", why, backoff.count());
+    };
+    bird = std::make_unique<bgp::BirdSupervisor>(bo);
+    confd::ConfdOptions co;
+    co.nodeName = f.node;
+    co.secretsNamespace = f.secretsNamespace;
+    co.writer.configPath = bo.configPath;
+    co.writer.birdBinary = f.birdBinary;
+    co.writer.socketPath = bo.socketPath;
+    co.statusFile = f.birdRunDir + "/confd-status.json";
+    co.onApplied = [&bird, &birdStarted, socket = bo.socketPath](confd::WriteOutcome) {
+      std::call_once(birdStarted, [&] {
+        if (Status st = bird->start(); !st) {
+          spdlog::error("BIRD: {}", st.message());
+          return;
+        }
+        spdlog::info("BIRD started (socket {})", socket);
+      });
+    };
+    confdWatcher = std::make_unique<confd::Confd>(co, syncer);
+  }
+
   if (Status st = agent.start(); !st) {
     spdlog::error("{}", st.message());
     return 1;
+  }
+  if (confdWatcher) {
+    confdWatcher->start();
   }
   syncer.start();
 
@@ -124,6 +201,12 @@ int nodeMain(int argc, char** argv) {
     break;
   }
   syncer.stop();
+  if (confdWatcher) {
+    confdWatcher->stop();
+  }
+  if (bird) {
+    bird->stop(); // graceful restart: peers and the kernel keep this node's routes meanwhile
+  }
   agent.stop();
   return 0;
 }

@@ -455,6 +455,9 @@ CalcOutput RouteCalc::compute() const {
       d.route.gateway = nodeIp;
       d.route.onlink = true;
       d.ifname = kIpipDevice;
+    } else if (pool->vxlan == EncapMode::Never && pool->ipip == EncapMode::Never &&
+               cfg_.bgpProgramsUnencapsulated) {
+      return; // BIRD's kernel protocol programs what BGP learnt for this pool
     } else if (sameSubnet && !cfg_.underlayInterface.empty()) {
       // CrossSubnet inside the subnet, or no encapsulation with the peer on-link.
       d.route.gateway = nodeIp;

@@ -20,7 +20,8 @@
 //       CrossSubnet with R inside N's subnet (spec.bgp.ipv4Address network of N), or Never/Never
 //       with R on-link:               <block> via <R's node IP> dev <underlay>
 //     N's subnet is the network of its own ipv4Address, so a /32 node address makes CrossSubnet
-//     behave as Always. Never/Never off-link routes are left to BGP.
+//     behave as Always. Never/Never off-link routes are left to BGP, and so are all Never/Never
+//     routes when CalcConfig::bgpProgramsUnencapsulated is set (BIRD runs on the node).
 //   - every remote workload address taken from a block that is not affine to its own node
 //     (borrowed): a /32 to the workload's node, chosen as for a block of that pool.
 //   - VXLAN peers (VTEP IP, VTEP MAC, underlay IP) of every remote node with a VTEP, and the local
@@ -77,6 +78,10 @@ struct CalcConfig {
   std::string nodeName;
   std::string underlayInterface = "eth0"; // device of native (non-tunnelled) routes, vxlan parent
   uint32_t underlayMtu = 1500;
+  // BGP (BIRD) runs on this node and programs the routes of pools without encapsulation: remote
+  // blocks and borrowed /32s of Never/Never pools are then left to it, whatever the subnet.
+  // Routes of IPIP/VXLAN pools (also their native CrossSubnet routes) stay felix's.
+  bool bgpProgramsUnencapsulated = false;
 };
 
 // One route with its device by name ("" for blackholes). route.oif is left 0.

@@ -385,6 +385,41 @@ TEST_F(RouteCalcTest, NeverNeverRoutesOnlyOnLinkPeers) {
   EXPECT_EQ(out.podMtu, 1500u);
 }
 
+TEST(RouteCalcBgp, NeverNeverRoutesLeftToBirdWhenBgpRuns) {
+  CalcConfig cfg{"node1", "eth0", 1500};
+  cfg.bgpProgramsUnencapsulated = true;
+  RouteCalc c(cfg);
+  auto up = [&](const char* k, const std::string& key, Value obj) {
+    c.onUpdate(kind(k), key, &obj);
+  };
+  up("Node", "node1", nodeObj("node1", "10.0.0.1/24", "", "", ""));
+  up("Node", "node2", nodeObj("node2", "10.0.0.2/24", "", "", ""));
+  up("IPPool", "plain", poolObj("10.244.0.0/16", "Never", "Never", false, false));
+  up("IPPool", "tunnel", poolObj("10.250.0.0/16", "Never", "CrossSubnet", false, false));
+  up("IPAMBlock", "10.244.1.0-26", blockObj("10.244.1.0/26", "node1"));
+  up("IPAMBlock", "10.244.2.0-26", blockObj("10.244.2.0/26", "node2"));
+  up("IPAMBlock", "10.250.2.0-26", blockObj("10.250.2.0/26", "node2"));
+  // A pod on node2 borrowed an address from node1's plain block: BIRD exports that /32.
+  up("WorkloadEndpoint", "ns/x", wepObj("node2", "calix", {"10.244.1.9/32"}));
+  CalcOutput out = c.compute();
+  bool localBlackhole = false;
+  for (const DesiredRoute& r : out.routes) {
+    EXPECT_NE(r.route.dst, net("10.244.2.0/26")) << "the plain pool's remote block is BIRD's";
+    EXPECT_NE(r.route.dst, net("10.244.1.9/32")) << "the borrowed /32 is BIRD's";
+    localBlackhole = localBlackhole || r.route.dst == net("10.244.1.0/26");
+  }
+  EXPECT_TRUE(localBlackhole) << "the local block's blackhole stays felix's";
+  // The tunnel pool's CrossSubnet route (native, same subnet) stays felix's.
+  bool tunnelPoolRoute = false;
+  for (const DesiredRoute& r : out.routes) {
+    if (r.route.dst == net("10.250.2.0/26")) {
+      tunnelPoolRoute = true;
+      EXPECT_EQ(r.ifname, "eth0");
+    }
+  }
+  EXPECT_TRUE(tunnelPoolRoute);
+}
+
 TEST_F(RouteCalcTest, BorrowedRemoteAddressGetsSlash32ToItsNode) {
   cluster("Never", "Always");
   // node2's pod got an address from node3's block.

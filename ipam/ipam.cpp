@@ -9,6 +9,7 @@
 #include "ipam/ipam.h"
 
 #include "api/selector.h"
+#include "common/clock.h"
 #include "common/strings.h"
 #include "ipam/block.h"
 
@@ -83,15 +84,6 @@ Value affinityObject(const std::string& name, const std::string& node, const IpN
   spec.set("deleted", false);
   aff.set("spec", std::move(spec));
   return aff;
-}
-
-std::string nowRfc3339() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // After a lost compare-and-swap: retry at once a couple of times, then back off a little, with

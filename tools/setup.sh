@@ -11,6 +11,7 @@ PACKAGES=(
   iproute2 curl ca-certificates unzip
   libmnl-dev libnftnl-dev nftables iptables ipset tcpdump iperf3 procps
   golang-go golang-github-appc-cni-dev bird2
+  frr
 )
 
 missing=()

@@ -2,7 +2,7 @@
 # namespaces (root). Each test has its own lab state directory, so labs never collide; the
 # RESOURCE_LOCK keeps them from running at the same time on a small machine.
 foreach(t vxlan_test ipip_test crosssubnet_test pod_delete_test restart_test route_repair_test
-    crash_test)
+    crash_test bgp_mesh_test bgp_rr_test bgp_frr_test)
   add_test(NAME e2e.${t}
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${t}.sh)
   set_tests_properties(e2e.${t} PROPERTIES

@@ -227,3 +227,35 @@ finish() {
   fi
   exit 0
 }
+
+# ---- BGP (labs with the bird backend) ----
+# bgp_peers NODE: the IPv4 peer rows of `caracal-lab node status NODE`, one per line, as
+# "ADDRESS|TYPE|STATE|INFO" (the SINCE column left out).
+bgp_peers() {
+  lab node status "$1" 2>/dev/null | awk -F'|' '
+    /^IPv6 BGP status/ { exit }
+    NF >= 7 && $2 ~ /[0-9]/ {
+      for (i = 2; i <= 6; i++) { gsub(/^ +| +$/, "", $i) }
+      print $2 "|" $3 "|" $4 "|" $6
+    }'
+}
+# bgp_since NODE ADDRESS: the SINCE column of that peer's row (changes whenever the state does).
+bgp_since() {
+  lab node status "$1" 2>/dev/null | awk -F'|' -v a="$2" '
+    /^IPv6 BGP status/ { exit }
+    NF >= 7 { p = $2; gsub(/^ +| +$/, "", p); if (p == a) { s = $5; gsub(/^ +| +$/, "", s); print s } }'
+}
+# bgp_established NODE ADDRESS TYPE: that peer is up and Established with that peer type.
+bgp_established() { bgp_peers "$1" | grep -qxF "$2|$3|up|Established"; }
+# node_blocks NODE: the IPAM blocks affine to NODE, from the blackholes its felix keeps.
+node_blocks() { lab node exec "$1" -- ip -4 route show proto 80 type blackhole | awk '{print $2}'; }
+# bird_route NODE CIDR: NODE's kernel route for exactly CIDR written by BIRD ("" when none).
+bird_route() { lab node exec "$1" -- ip -4 route show proto bird exact "$2"; }
+# felix_route NODE CIDR: the same for routes written by felix (protocol 80).
+felix_route() { lab node exec "$1" -- ip -4 route show proto 80 exact "$2"; }
+# has_bird_route NODE CIDR VIA: BIRD routes CIDR via that next hop on NODE.
+has_bird_route() { [[ "$(bird_route "$1" "$2")" == *"via $3 "* ]]; }
+# bird_pid NODE: the pid in that node's BIRD pid file.
+bird_pid() { cat "$CARACAL_LAB_STATE/nodes/$1/bird/bird.pid" 2>/dev/null; }
+# bird_alive PID: PID is a running bird.
+bird_alive() { [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = bird ]; }

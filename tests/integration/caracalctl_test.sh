@@ -82,6 +82,59 @@ expect_contains "calicoctl alias 'pool'" "$out" "default-ipv4-ippool"
 out=$(ctl get bgpp 2>&1)
 expect_contains "get bgppeers shows global peers" "$out" "(global)"
 
+# --- calicoctl's columns for BGP peers and nodes (cells compared with runs of spaces squeezed).
+squeeze() { awk '{$1 = $1; print}'; }
+out=$(ctl get bgppeers 2>&1 | squeeze)
+expect_eq "get bgppeers header" "$(head -1 <<<"$out")" "NAME PEERIP NODE ASN"
+expect_contains "get bgppeers: global peer row" "$out" "tor 10.0.0.1 (global) 64600"
+expect_contains "get bgppeers: selector peer shows its node selector and ASN 0" "$out" "to-rr all() 0"
+expect_eq "get bgppeers -o wide has the same columns" "$(ctl get bgppeers -o wide 2>&1 | squeeze)" "$out"
+cat >"$T/nodes.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata:
+  name: ctl-node-a
+spec:
+  bgp:
+    ipv4Address: 10.0.0.11/24
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata:
+  name: ctl-node-b
+spec:
+  bgp:
+    asNumber: 65002
+    ipv4Address: 10.0.0.12/24
+    ipv6Address: fd00::12/64
+YAML
+out=$(ctl apply -f "$T/nodes.yaml" 2>&1)
+expect_contains "apply Calico nodes" "$out" "Successfully applied 2 'Node' resource(s)"
+out=$(ctl get nodes 2>&1 | squeeze)
+expect_eq "get nodes (ps) prints NAME only" "$(head -1 <<<"$out")" "NAME"
+expect_contains "get nodes lists a node" "$out" "ctl-node-a"
+out=$(ctl get nodes -o wide 2>&1 | squeeze)
+expect_eq "get nodes -o wide header" "$(head -1 <<<"$out")" "NAME ASN IPV4 IPV6"
+expect_contains "get nodes -o wide: inherited ASN without a BGPConfiguration" "$out" \
+  "ctl-node-a (64512) 10.0.0.11/24"
+expect_contains "get nodes -o wide: own ASN and both addresses" "$out" \
+  "ctl-node-b 65002 10.0.0.12/24 fd00::12/64"
+cat >"$T/bgpconfig.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata:
+  name: default
+spec:
+  asNumber: 65000
+YAML
+check "apply the default BGPConfiguration" ctl apply -f "$T/bgpconfig.yaml"
+out=$(ctl get nodes -o wide 2>&1 | squeeze)
+expect_contains "get nodes -o wide: ASN inherited from the default BGPConfiguration" "$out" \
+  "ctl-node-a (65000) 10.0.0.11/24"
+expect_contains "get nodes -o wide: a node's own ASN wins" "$out" "ctl-node-b 65002"
+check "delete the nodes" ctl delete -f "$T/nodes.yaml"
+check "delete the default BGPConfiguration" ctl delete -f "$T/bgpconfig.yaml"
+
 # --- label, patch, selector, delete.
 check "caracalctl label" ctl label ippool default-ipv4-ippool team=net
 out=$(ctl get ippools -l team=net -o name 2>&1)
