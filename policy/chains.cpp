@@ -1,0 +1,31 @@
+#include "policy/chains.h"
+
+namespace caracal::policy {
+
+std::string chainName(std::string_view prefix, std::string_view id, size_t maxLen) {
+  bool plain = !id.empty();
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '/' || c == '-';
+    plain = plain && ok;
+  }
+  if (plain && prefix.size() + id.size() <= maxLen) {
+    return std::string(prefix) + std::string(id);
+  }
+  std::string hashed = std::string(prefix) + "_" + sha256Base64Url(id);
+  if (hashed.size() > maxLen) {
+    hashed.resize(maxLen);
+  }
+  return hashed;
+}
+
+const char* policyChainPrefix(Direction d, bool profile) {
+  if (profile) {
+    return d == Direction::Ingress ? "pri-" : "pro-";
+  }
+  return d == Direction::Ingress ? "pi-" : "po-";
+}
+
+const char* endpointChainPrefix(Direction d) { return d == Direction::Ingress ? "tw-" : "fw-"; }
+
+} // namespace caracal::policy

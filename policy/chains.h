@@ -1,0 +1,61 @@
+#pragma once
+// What the renderers (nft_render.h, ipt_render.h) turn into chains: one chain per policy (or
+// profile) and direction holding its compiled rules, and one chain per endpoint and direction
+// holding only jumps to policy chains, in tier order.
+//
+// Evaluation, as Calico's felix programs it (calico-reference.md §4):
+//   endpoint chain: clear the accept and pass bits; for each tier in order: clear the pass bit
+//   (after the first tier), jump to each policy chain while the pass bit is clear, return as soon
+//   as the accept bit is set; at the end of the tier drop unless the pass bit is set (tier
+//   defaultAction Deny; nothing for Pass); then each profile, returning when it accepted; then
+//   drop. The caller lists only the tiers that have at least one policy applying to the endpoint
+//   in that direction: a tier with none has no effect (not even its default action).
+//   policy chain: Allow sets the accept bit and returns, Pass sets the pass bit and returns, Deny
+//   drops, Log logs and goes on; falling off the end returns with neither bit set.
+// Nothing accepts inside these chains: the base chain accepts when every endpoint chain on the
+// path returned, so pod-to-pod traffic on one node crosses both endpoints' chains.
+
+#include "policy/rules.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace caracal::policy {
+
+struct PolicyChain {
+  // Policy id (Calico's `<kind>/<namespace>/<name>`, e.g. np/prod/api or gnp/allow-dns), or the
+  // profile name (kns.prod) when `profile`.
+  std::string id;
+  Direction direction = Direction::Ingress;
+  bool profile = false;
+  std::vector<CompiledRule> rules;
+};
+
+enum class TierDefault { Deny, Pass };
+
+struct TierPolicies {
+  std::string name;
+  std::vector<std::string> policyIds; // in evaluation order (order, then name)
+  TierDefault defaultAction = TierDefault::Deny;
+};
+
+struct EndpointChainSpec {
+  std::string interfaceName; // host side of the endpoint, e.g. cali1a2b3c4d5e6
+  // Ingress: traffic to the endpoint (tw- chain, ingress policies); Egress: traffic from it
+  // (fw- chain, egress policies).
+  Direction direction = Direction::Ingress;
+  std::vector<TierPolicies> tiers;
+  std::vector<std::string> profileIds;
+};
+
+// prefix + id when that is at most maxLen characters and id uses only [A-Za-z0-9._/-];
+// otherwise prefix + "_" + base64url(SHA-256(id)), cut to maxLen (Calico's rule for long names).
+std::string chainName(std::string_view prefix, std::string_view id, size_t maxLen);
+
+// "pi-" / "po-" (policies), "pri-" / "pro-" (profiles), "tw-" / "fw-" (endpoints): the short
+// prefixes the chain names of both renderers start with (iptables adds "cali-").
+const char* policyChainPrefix(Direction d, bool profile);
+const char* endpointChainPrefix(Direction d);
+
+} // namespace caracal::policy

@@ -1,0 +1,55 @@
+#pragma once
+// iptables-restore text for compiled policy: the same semantics as nft_render.h for hosts that
+// keep the iptables dataplane (FelixConfiguration nftablesMode Disabled). One family per render:
+// the text is fed to iptables-restore (4) or ip6tables-restore (6); rules of the other family are
+// left out.
+//
+// Chain names, as Calico's: cali-pi-/cali-po- + policy id, cali-pri-/cali-pro- + profile,
+// cali-tw-/cali-fw- + interface; when longer than 28 characters (the xtables limit) the id is
+// replaced by "_" + base64url(SHA-256(id)) and the name cut to 28.
+//
+// A CompiledRule becomes one iptables rule (two for Allow/Pass: set the mark, then
+// `-m mark --mark <bit>/<bit> -j RETURN`, as iptables has one target per rule):
+//   -m comment --comment "<origin>" -p <proto> | ! -p <proto>
+//   -m set [!] --match-set <set> src|dst          selectors and nets (ipset hash:net)
+//   -m multiport [!] --sports|--dports a,b:c       at most 15 ports per match (a range counts 2)
+//   -m set [!] --match-set <set> src,src|dst,dst   named ports (ipset hash:ip,port)
+//   -m icmp [!] --icmp-type t[/c]   (-m icmp6 --icmpv6-type for IPv6)
+//   -j MARK --set-xmark 0x10000/0x10000 | 0x20000/0x20000 | -j DROP |
+//   -j LOG --log-prefix "calico-packet: " --log-level 5
+// More than 15 positive ports are split into several rules (one per chunk); negated ports just
+// repeat the multiport match. For Log rules the chunks are made disjoint (each negates the
+// earlier ones) so a packet is logged once.
+
+#include "policy/chains.h"
+#include "policy/rules.h"
+
+#include <string>
+#include <vector>
+
+namespace caracal::policy {
+
+inline constexpr size_t kIptMaxChainName = 28;
+inline constexpr size_t kMultiportMaxPorts = 15;
+
+std::string iptPolicyChainName(std::string_view id, Direction d, bool profile = false);
+std::string iptEndpointChainName(std::string_view interfaceName, Direction d);
+
+struct IptChain {
+  std::string name;
+  std::vector<std::string> rules; // the arguments after "-A <name> "
+};
+
+// The rules of `rule` for family `ipVersion` (none when the rule is of the other family).
+std::vector<std::string> renderIptRule(const CompiledRule& rule, int ipVersion);
+IptChain renderIptPolicyChain(const PolicyChain& chain, int ipVersion);
+IptChain renderIptEndpointChain(const EndpointChainSpec& spec);
+
+// "*filter\n:<chain> - [0:0]\n…-A <chain> <rule>\n…COMMIT\n".
+std::string renderIptRestore(const std::vector<IptChain>& chains);
+
+// `ipset restore` input creating the sets of family `ipVersion` (net sets with their members):
+// "create <name> hash:net family inet\nadd <name> 10.0.0.0/8\n".
+std::string renderIpsetRestore(const std::vector<SetDecl>& sets, int ipVersion);
+
+} // namespace caracal::policy
