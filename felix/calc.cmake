@@ -7,8 +7,9 @@ add_library(caracal_felix_calc STATIC
   ${CMAKE_CURRENT_LIST_DIR}/calc/selector_keys.cpp
   ${CMAKE_CURRENT_LIST_DIR}/calc/policy_resolver.cpp
   ${CMAKE_CURRENT_LIST_DIR}/calc/ipset_calc.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/calc/items.cpp)
-target_link_libraries(caracal_felix_calc PUBLIC caracal_policy caracal_selector caracal_common)
+  ${CMAKE_CURRENT_LIST_DIR}/calc/items.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/calc/policy_calc.cpp)
+target_link_libraries(caracal_felix_calc PUBLIC caracal_policy caracal_api caracal_selector caracal_common)
 
 caracal_add_test(NAME felix_calc_test
   SOURCES
@@ -17,4 +18,5 @@ caracal_add_test(NAME felix_calc_test
     ${CMAKE_CURRENT_LIST_DIR}/calc/policy_resolver_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/calc/ipset_calc_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/calc/items_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/calc/policy_calc_test.cpp
   LIBS caracal_felix_calc)

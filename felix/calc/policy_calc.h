@@ -1,0 +1,73 @@
+#pragma once
+// The policy half of felix's calculation graph: API objects in, this node's desired policy
+// dataplane out (renderer-neutral: the nftables and the iptables writers take the same state).
+//
+//   updates ─▶ items (endpoints, network sets) ─┬─▶ LabelIndex ─┬─ "pol:<id>" ─▶ PolicyResolver
+//            ─▶ profiles (labels, rules) ───────┘               └─ "set:<sel>" ─▶ IpSetCalc
+//            ─▶ policies, tiers ─▶ PolicyResolver; compiled with policy::compilePolicy
+//   compute(): for every local endpoint with an interface, an ingress and an egress endpoint chain
+//   (tiers → policies, profiles); the policy and profile chains those reference, compiled; the
+//   sets those chains reference, with their members.
+//
+// Sets exist only while an active chain (one an endpoint chain reaches) references them: a set's
+// selector is registered in the label index when the first active rule needs it and removed with
+// the last, so inactive policies cost no matching. Set names are content hashes
+// (policy::HashSetNamer), equal selectors share one set. A policy that does not compile is left
+// out (as if absent) and reported in `problems`, so one bad object never blocks the others.
+// Policy ids are Calico's: np/<ns>/<name>, gnp/<name>; profiles kns.<ns>, ksa.<ns>.<sa>, <name>.
+//
+// Pure: no I/O, clock or threads; one thread calls it (the agent's syncer callbacks).
+
+#include "api/registry.h"
+#include "common/value.h"
+#include "policy/chains.h"
+#include "policy/rules.h"
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace caracal::felix::calc {
+
+struct SetState {
+  policy::SetRef ref;
+  std::set<std::string> members; // CIDRs, or "<cidr>,<proto>:<port>" for named-port sets
+  bool operator==(const SetState&) const = default;
+};
+
+struct PolicyDataplane {
+  // Keyed by chain identity: "<policyId or profile>|ingress|egress" and "<interface>|in|out".
+  std::map<std::string, policy::PolicyChain> policyChains;
+  std::map<std::string, policy::EndpointChainSpec> endpointChains;
+  std::map<std::string, SetState> sets; // by set name
+  // Policies and profiles left out, with why ("np/prod/web: ingress[0].ports[0]: ...").
+  std::map<std::string, std::string> problems;
+};
+
+class PolicyCalc {
+public:
+  explicit PolicyCalc(std::string nodeName);
+  ~PolicyCalc();
+  PolicyCalc(const PolicyCalc&) = delete;
+  PolicyCalc& operator=(const PolicyCalc&) = delete;
+
+  // The kinds it reads (those the API serves).
+  static std::vector<const api::KindInfo*> kinds();
+
+  // One datastore update; `obj` null: deleted. Other kinds are ignored.
+  void onUpdate(const api::KindInfo& kind, const std::string& key, const Value* obj);
+
+  // The desired state after every update so far.
+  PolicyDataplane compute();
+
+  // Selector evaluations done by the label index (a measure of incremental work).
+  uint64_t selectorEvaluations() const;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace caracal::felix::calc
