@@ -20,31 +20,17 @@
 
 #include "api/registry.h"
 #include "common/value.h"
-#include "policy/chains.h"
-#include "policy/rules.h"
+#include "policy/dataplane.h"
 
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
 namespace caracal::felix::calc {
 
-struct SetState {
-  policy::SetRef ref;
-  std::set<std::string> members; // CIDRs, or "<cidr>,<proto>:<port>" for named-port sets
-  bool operator==(const SetState&) const = default;
-};
-
-struct PolicyDataplane {
-  // Keyed by chain identity: "<policyId or profile>|ingress|egress" and "<interface>|in|out".
-  std::map<std::string, policy::PolicyChain> policyChains;
-  std::map<std::string, policy::EndpointChainSpec> endpointChains;
-  std::map<std::string, SetState> sets; // by set name
-  // Policies and profiles left out, with why ("np/prod/web: ingress[0].ports[0]: ...").
-  std::map<std::string, std::string> problems;
-};
+using SetState = policy::SetState;
+using PolicyDataplane = policy::Dataplane;
 
 class PolicyCalc {
 public:

@@ -1,0 +1,260 @@
+#include "policy/ipt_table.h"
+
+#include "common/strings.h"
+#include "common/subprocess.h"
+#include "policy/ipt_render.h"
+
+#include <set>
+#include <sstream>
+
+namespace caracal::policy {
+
+namespace {
+
+constexpr const char* kForward = "cali-FORWARD";
+constexpr const char* kFromDispatch = "cali-from-wl-dispatch";
+constexpr const char* kToDispatch = "cali-to-wl-dispatch";
+
+// The sets this writer owns: the names HashSetNamer hands out.
+bool isOurSet(const std::string& name) {
+  for (const char* p : {"sel4-", "sel6-", "net4-", "net6-", "np4-", "np6-"}) {
+    if (name.rfind(p, 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// "10.0.0.1/32,tcp:80" → "10.0.0.1,tcp:80" (hash:ip,port takes a host address).
+std::string ipsetMember(const std::string& m, SetKind kind) {
+  if (kind != SetKind::AddrPort) {
+    return m;
+  }
+  size_t slash = m.find('/');
+  size_t comma = m.find(',');
+  if (slash == std::string::npos || comma == std::string::npos || slash > comma) {
+    return m;
+  }
+  return m.substr(0, slash) + m.substr(comma);
+}
+
+const char* ipsetType(SetKind kind) {
+  return kind == SetKind::AddrPort ? "hash:ip,port" : "hash:net";
+}
+
+// Declarations come first in a restore: a rule may jump to a chain declared after its own.
+void declareAndFill(std::string& decls, std::string& rules, const std::string& name,
+                    const std::vector<std::string>& chainRules) {
+  decls += ":" + name + " - [0:0]\n";
+  for (const std::string& r : chainRules) {
+    rules += "-A " + name + " " + r + "\n";
+  }
+}
+
+} // namespace
+
+IptPolicyTable::IptPolicyTable(Options options) : options_(std::move(options)) {}
+
+std::map<std::string, std::vector<std::string>>
+IptPolicyTable::renderChains(const Dataplane& desired, int ipVersion) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& [key, chain] : desired.policyChains) {
+    IptChain c = renderIptPolicyChain(chain, ipVersion);
+    out[c.name] = std::move(c.rules);
+  }
+  std::vector<std::string>& from = out[kFromDispatch];
+  std::vector<std::string>& to = out[kToDispatch];
+  for (const auto& [key, spec] : desired.endpointChains) {
+    IptChain c = renderIptEndpointChain(spec);
+    if (spec.direction == Direction::Egress) {
+      from.push_back("-i " + spec.interfaceName + " -g " + c.name);
+    } else {
+      to.push_back("-o " + spec.interfaceName + " -g " + c.name);
+    }
+    out[c.name] = std::move(c.rules);
+  }
+  from.push_back("-m comment --comment \"unknown endpoint\" -j DROP");
+  to.push_back("-m comment --comment \"unknown endpoint\" -j DROP");
+  out[kForward] = {
+      "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+      "-m conntrack --ctstate INVALID -j DROP",
+      std::string("-i cali+ -j ") + kFromDispatch,
+      std::string("-o cali+ -j ") + kToDispatch,
+      "-i cali+ -m comment --comment \"endpoint policy allowed\" -j ACCEPT",
+      "-o cali+ -m comment --comment \"endpoint policy allowed\" -j ACCEPT",
+  };
+  return out;
+}
+
+Result<std::string> IptPolicyTable::run(const std::vector<std::string>& argv,
+                                        const std::string& input) {
+  std::vector<std::string> cmd = options_.commandPrefix;
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  ProcessOptions po;
+  po.captureStderr = true;
+  po.timeout = std::chrono::seconds(30);
+  ASSIGN_OR_RETURN(ProcessResult r, runProcess(cmd, input, po));
+  if (r.exitCode != 0) {
+    return Status(Code::Internal, join(argv, " ") + " failed (exit " + std::to_string(r.exitCode) +
+                                      "): " + trim(r.out));
+  }
+  return std::move(r.out);
+}
+
+Status IptPolicyTable::apply(const Dataplane& desired) {
+  stats_.applies++;
+  const int v = options_.ipVersion;
+  const std::string restore = v == 6 ? "ip6tables-restore" : "iptables-restore";
+  const std::string save = v == 6 ? "ip6tables-save" : "iptables-save";
+  const char* family = v == 6 ? "inet6" : "inet";
+
+  std::map<std::string, std::vector<std::string>> wanted = renderChains(desired, v);
+  std::map<std::string, std::set<std::string>> wantedSets;
+  std::map<std::string, std::string> wantedTypes;
+  for (const auto& [name, s] : desired.sets) {
+    if (s.ref.ipVersion != v) {
+      continue;
+    }
+    auto& members = wantedSets[name];
+    for (const std::string& m : s.members) {
+      members.insert(ipsetMember(m, s.ref.kind));
+    }
+    wantedTypes[name] = ipsetType(s.ref.kind);
+  }
+
+  const bool full = !synced_;
+  std::set<std::string> kernelChains;
+  std::set<std::string> kernelSets;
+  bool haveJump = true;
+  if (full) {
+    stats_.fullSyncs++;
+    ASSIGN_OR_RETURN(std::string saved, run({save, "-t", "filter"}, ""));
+    std::istringstream in(saved);
+    std::string line;
+    haveJump = false;
+    while (std::getline(in, line)) {
+      if (line.rfind(":cali-", 0) == 0) {
+        kernelChains.insert(line.substr(1, line.find(' ') - 1));
+      } else if (line == std::string("-A FORWARD -j ") + kForward) {
+        haveJump = true;
+      }
+    }
+    ASSIGN_OR_RETURN(std::string names, run({"ipset", "list", "-n"}, ""));
+    std::istringstream ns(names);
+    while (std::getline(ns, line)) {
+      if (isOurSet(trim(line))) {
+        kernelSets.insert(trim(line));
+      }
+    }
+    chains_.clear();
+    sets_.clear();
+  }
+
+  // 1. Sets: create what is new, fill and trim what changed (before the rules that use them).
+  std::string ipsetIn;
+  std::vector<std::string> destroy;
+  // Set names are hashes of their kind and content, so a name never changes type.
+  for (const auto& [name, members] : wantedSets) {
+    auto have = sets_.find(name);
+    if (have == sets_.end()) {
+      ipsetIn += "create " + name + " " + wantedTypes[name] + " family " + family + "\n";
+      if (kernelSets.count(name)) {
+        ipsetIn += "flush " + name + "\n"; // left by an earlier run: refill from scratch
+      }
+      for (const std::string& m : members) {
+        ipsetIn += "add " + name + " " + m + "\n";
+      }
+      continue;
+    }
+    for (const std::string& m : members) {
+      if (!have->second.count(m)) {
+        ipsetIn += "add " + name + " " + m + "\n";
+      }
+    }
+    for (const std::string& m : have->second) {
+      if (!members.count(m)) {
+        ipsetIn += "del " + name + " " + m + "\n";
+      }
+    }
+  }
+  for (const auto& [name, members] : sets_) {
+    if (!wantedSets.count(name)) {
+      destroy.push_back(name);
+    }
+  }
+  for (const std::string& name : kernelSets) {
+    if (!wantedSets.count(name)) {
+      destroy.push_back(name);
+    }
+  }
+  auto fail = [this](Status st) {
+    synced_ = false;
+    return st;
+  };
+  if (!ipsetIn.empty()) {
+    stats_.ipsetRestores++;
+    stats_.lastIpsetInput = ipsetIn;
+    if (auto r = run({"ipset", "-exist", "restore"}, ipsetIn); !r) {
+      return fail(r.error());
+    }
+  }
+
+  // 2. Chains: one restore with only the changed ones.
+  std::string decls;
+  std::string ruleLines;
+  std::vector<std::string> removed;
+  for (const auto& [name, rules] : wanted) {
+    auto have = chains_.find(name);
+    if (have == chains_.end() || have->second != rules) {
+      declareAndFill(decls, ruleLines, name, rules);
+      stats_.chainsWritten++;
+    }
+  }
+  for (const auto& [name, rules] : chains_) {
+    if (!wanted.count(name)) {
+      removed.push_back(name);
+    }
+  }
+  for (const std::string& name : kernelChains) {
+    if (!wanted.count(name) && !chains_.count(name)) {
+      removed.push_back(name);
+    }
+  }
+  for (const std::string& name : removed) {
+    decls += ":" + name + " - [0:0]\n"; // flushes it, so nothing it references stays in use
+  }
+  std::string tableIn = decls + ruleLines;
+  for (const std::string& name : removed) {
+    tableIn += "-X " + name + "\n";
+  }
+  if (!haveJump) {
+    tableIn += std::string("-I FORWARD 1 -j ") + kForward + "\n";
+  }
+  if (!tableIn.empty()) {
+    tableIn = "*filter\n" + tableIn + "COMMIT\n";
+    stats_.restores++;
+    stats_.lastRestoreInput = tableIn;
+    if (auto r = run({restore, "--noflush", "--wait"}, tableIn); !r) {
+      return fail(r.error());
+    }
+  }
+
+  // 3. Sets nothing uses any more.
+  if (!destroy.empty()) {
+    std::string in;
+    for (const std::string& name : destroy) {
+      in += "destroy " + name + "\n";
+    }
+    stats_.ipsetRestores++;
+    if (auto r = run({"ipset", "-exist", "restore"}, in); !r) {
+      return fail(r.error());
+    }
+  }
+
+  chains_ = std::move(wanted);
+  sets_ = std::move(wantedSets);
+  synced_ = true;
+  return Status();
+}
+
+} // namespace caracal::policy
