@@ -320,5 +320,79 @@ TEST(Secret, ImmutableSecretsCannotChange) {
   EXPECT_TRUE(hasCause(validateUpdate(k, b, c), "data", "immutable"));
 }
 
+constexpr const char* kEvent = R"(apiVersion: v1
+kind: Event
+metadata:
+  name: allow-web.17e4c3a2b1d0f000
+  namespace: prod
+involvedObject:
+  kind: NetworkPolicy
+  apiVersion: networking.k8s.io/v1
+  name: allow-web
+  namespace: prod
+  uid: 5c1f2d1e-0000-4000-8000-000000000001
+reason: RuleDropped
+message: 'spec.ingress[1].ports[0]: port 0 is out of range'
+type: Warning
+count: 1
+firstTimestamp: '2025-01-02T03:04:05Z'
+lastTimestamp: '2025-01-02T03:04:05Z'
+eventTime: '2025-01-02T03:04:05.123456Z'
+source: {component: caracal-controller}
+reportingComponent: caracal-controller
+reportingInstance: ctrl-1
+)";
+
+TEST(Event, CoreV1EventRoundTrips) {
+  Value out;
+  ASSERT_TRUE(isOk(normalizeYaml(kEvent, &out)));
+  EXPECT_EQ(out.getString("involvedObject.kind"), "NetworkPolicy");
+  EXPECT_EQ(out.getString("involvedObject.uid"), "5c1f2d1e-0000-4000-8000-000000000001");
+  EXPECT_EQ(out.getString("reason"), "RuleDropped");
+  EXPECT_EQ(out.getString("type"), "Warning");
+  EXPECT_EQ(out.path("count")->asInt(), 1);
+  EXPECT_EQ(out.getString("source.component"), "caracal-controller");
+  EXPECT_EQ(out.getString("reportingComponent"), "caracal-controller");
+  const KindInfo* k = findByName("events");
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(k->kind, "Event");
+  EXPECT_TRUE(k->namespaced);
+  EXPECT_EQ(findByName("ev"), k);
+  EXPECT_EQ(findByResource("", "v1", "events"), k);
+  EXPECT_EQ(findByKind("v1", "Event"), k);
+  Value again = out;
+  ASSERT_TRUE(isOk(normalize(*k, again)));
+  EXPECT_EQ(again, out);
+  // The printed row names the object as kubectl does: kind/name.
+  bool sawObject = false;
+  for (const auto& c : k->columns) {
+    if (c.name == "OBJECT") {
+      EXPECT_EQ(c.cell(out), "networkpolicy/allow-web");
+      sawObject = true;
+    }
+  }
+  EXPECT_TRUE(sawObject);
+}
+
+TEST(Event, FieldsAreChecked) {
+  Status st = normalizeYaml("apiVersion: v1\nkind: Event\nmetadata: {name: e, namespace: n}\n"
+                            "reason: X");
+  EXPECT_TRUE(hasCause(st, "involvedObject", "required")) << st.str();
+  st = normalizeYaml("apiVersion: v1\nkind: Event\nmetadata: {name: e}\ninvolvedObject: {}");
+  EXPECT_TRUE(hasCause(st, "metadata.namespace", "required value")) << st.str();
+  st = normalizeYaml("apiVersion: v1\nkind: Event\nmetadata: {name: e, namespace: n}\n"
+                     "involvedObject: {}\ntype: Fatal");
+  EXPECT_TRUE(hasCause(st, "type", "Normal, Warning")) << st.str();
+  st = normalizeYaml("apiVersion: v1\nkind: Event\nmetadata: {name: e, namespace: n}\n"
+                     "involvedObject: {}\ncount: -1");
+  EXPECT_TRUE(hasCause(st, "count", "")) << st.str();
+  st = normalizeYaml("apiVersion: v1\nkind: Event\nmetadata: {name: e, namespace: n}\n"
+                     "involvedObject: {}\nlastTimestamp: yesterday");
+  EXPECT_TRUE(hasCause(st, "lastTimestamp", "invalid timestamp")) << st.str();
+  st = normalizeYaml("apiVersion: v1\nkind: Event\nmetadata: {name: e, namespace: n}\n"
+                     "involvedObject: {kind: 7}");
+  EXPECT_TRUE(hasCause(st, "involvedObject.kind", "")) << st.str();
+}
+
 } // namespace
 } // namespace caracal::api

@@ -1,5 +1,5 @@
 // The Kubernetes kinds caracal serves itself in standalone mode: v1 Namespace, Pod, Node,
-// ServiceAccount, Secret, and networking.k8s.io/v1 NetworkPolicy. Only what caracal reads is
+// ServiceAccount, Secret, Event, and networking.k8s.io/v1 NetworkPolicy. Only what caracal reads is
 // modelled strictly; the rest of a Pod or Node is kept as it came ("preserve unknown fields") so
 // that real manifests round-trip.
 #include "api/formats.h"
@@ -374,6 +374,61 @@ KindDef secretKind() {
   return d;
 }
 
+// ---- Event -------------------------------------------------------------------------------------
+
+// core/v1 Event, as controllers report what happened to an object (kubectl describe / get events).
+// The fields are Kubernetes' own; every one is optional except involvedObject.
+KindDef eventKind() {
+  KindDef d;
+  d.info = k8sInfo("", "Event", "events", "event", true, {"ev"});
+  d.info.columns = {
+      nameColumn(),
+      pathColumn("LAST SEEN", 0, "lastTimestamp", "<unknown>"),
+      pathColumn("TYPE", 0, "type"),
+      pathColumn("REASON", 0, "reason"),
+      column("OBJECT", 0,
+             [](const Value& o) {
+               return toLower(o.getString("involvedObject.kind")) + "/" +
+                      o.getString("involvedObject.name");
+             }),
+      pathColumn("MESSAGE", 0, "message"),
+      pathColumn("SOURCE", 1, "source.component"),
+      pathColumn("COUNT", 1, "count", "", "integer"),
+  };
+  N objectRef = object({
+      F("apiVersion", str()),
+      F("kind", str()),
+      F("name", str()),
+      F("namespace", str()),
+      F("uid", str()),
+      F("resourceVersion", str()),
+      F("fieldPath", str()),
+  });
+  N series = object({
+      F("count", integer().range(0, 2147483647)),
+      F("lastObservedTime", timestamp()),
+  });
+  d.schema = objectSchema(NameRule::Subdomain, true,
+                          {
+                              F("involvedObject", objectRef).required(),
+                              F("reason", str()),
+                              F("message", str()),
+                              F("source", object({F("component", str()), F("host", str())})),
+                              F("firstTimestamp", timestamp()),
+                              F("lastTimestamp", timestamp()),
+                              F("count", integer().range(0, 2147483647)),
+                              F("type", str().enums({"Normal", "Warning"})),
+                              F("eventTime", timestamp()),
+                              F("series", series),
+                              F("action", str()),
+                              F("related", objectRef),
+                              F("reportingComponent", str()),
+                              F("reportingInstance", str()),
+                          })
+                 .ptr();
+  return d;
+}
+
 // ---- networking.k8s.io/v1 NetworkPolicy --------------------------------------------------------
 
 KindDef k8sNetworkPolicyKind() {
@@ -499,6 +554,7 @@ std::vector<KindDef> coreKinds() {
   out.push_back(serviceAccountKind());
   out.push_back(k8sNetworkPolicyKind());
   out.push_back(secretKind());
+  out.push_back(eventKind());
   return out;
 }
 

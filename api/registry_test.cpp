@@ -40,7 +40,7 @@ using V = std::vector<std::string>;
 
 TEST(Registry, EveryKindIsServedOnceInOrder) {
   const auto& kinds = allKinds();
-  ASSERT_EQ(kinds.size(), 26u);
+  ASSERT_EQ(kinds.size(), 27u);
   EXPECT_EQ(kinds[0]->kind, "Namespace");
   EXPECT_EQ(kinds[0]->group, "");
   EXPECT_EQ(kinds[4]->group, "networking.k8s.io");
@@ -430,6 +430,7 @@ TEST(Normalize, IsIdempotentForEveryKind) {
       "a, block: {}}",
       "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\nmetadata: {name: default}",
       "apiVersion: v1\nkind: Secret\nmetadata: {name: a, namespace: n}",
+      "apiVersion: v1\nkind: Event\nmetadata: {name: a.1, namespace: n}\ninvolvedObject: {}",
   };
   ASSERT_EQ(std::size(minimal), allKinds().size());
   std::set<std::string> covered;

@@ -39,7 +39,7 @@ if(TARGET caracal_netlink AND TARGET caracal_ipam AND TARGET caracal_ipip AND TA
     ${CMAKE_CURRENT_LIST_DIR}/node_main.cpp)
   target_link_libraries(caracal_felix
     PUBLIC caracal_felix_core caracal_netlink caracal_ipam caracal_ipip caracal_nat
-    PRIVATE PkgConfig::FELIX_MNL spdlog::spdlog caracal_confd_watch caracal_bgp)
+    PRIVATE PkgConfig::FELIX_MNL spdlog::spdlog caracal_confd_watch caracal_bgp caracal_felix_policy)
 
   caracal_add_test(NAME felix_test
     SOURCES

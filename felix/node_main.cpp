@@ -6,6 +6,8 @@
 #include "datastore/rest_client.h"
 #include "felix/agent.h"
 #include "felix/nat_outgoing.h"
+#include "felix/policy_manager.h"
+#include "felix/policy_writers.h"
 #include "felix/syncer.h"
 #include "ipam/ipam.h"
 
@@ -35,6 +37,7 @@ struct Flags {
   std::string birdRunDir = "/var/run/calico";
   std::string birdBinary = "/usr/sbin/bird";
   std::string secretsNamespace = "calico-system";
+  std::string dataplane = "nftables";
 };
 
 // Union of two kind lists, without duplicates, in first-seen order.
@@ -77,6 +80,10 @@ int nodeMain(int argc, char** argv) {
   app.add_option("--bird-binary", f.birdBinary, "the BIRD 2 daemon");
   app.add_option("--secrets-namespace", f.secretsNamespace,
                  "namespace of the Secrets that BGPPeer passwords refer to");
+  app.add_option("--dataplane", f.dataplane,
+                 "policy dataplane: nftables (table inet caracal), iptables (ipset + "
+                 "iptables-restore) or none (no policy enforcement)")
+      ->check(CLI::IsMember({"nftables", "iptables", "none"}));
   app.add_option("--log-level", f.logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error"}));
   CLI11_PARSE(app, argc, argv);
@@ -134,8 +141,34 @@ int nodeMain(int argc, char** argv) {
     spdlog::warn("natOutgoing disabled: {}", n.error().message());
   }
 
-  Syncer syncer(*source, bgp ? unionKinds(agentKinds(), confd::confdKinds()) : agentKinds());
+  std::vector<const api::KindInfo*> kinds = agentKinds();
+  if (bgp) {
+    kinds = unionKinds(kinds, confd::confdKinds());
+  }
+  if (f.dataplane != "none") {
+    kinds = unionKinds(kinds, calc::PolicyCalc::kinds());
+  }
+  Syncer syncer(*source, kinds);
   Agent agent(opts, syncer, *store, std::move(nat));
+
+  // Policy: the calculation graph and the chosen kernel writer on the same watch cache.
+  std::unique_ptr<PolicyManager> policyManager;
+  if (f.dataplane != "none") {
+    std::unique_ptr<PolicyWriter> writer;
+    if (f.dataplane == "nftables") {
+      auto w = makeNftablesPolicyWriter();
+      if (!w) {
+        spdlog::error("--dataplane nftables: {}", w.error().message());
+        return 1;
+      }
+      writer = std::move(*w);
+    } else {
+      writer = makeIptablesPolicyWriter();
+    }
+    PolicyManagerOptions po;
+    po.nodeName = f.node;
+    policyManager = std::make_unique<PolicyManager>(po, syncer, std::move(writer));
+  }
 
   // BGP: confd renders bird.conf from the shared cache; BIRD starts once a valid one is in place.
   std::unique_ptr<bgp::BirdSupervisor> bird;
@@ -186,6 +219,9 @@ int nodeMain(int argc, char** argv) {
   if (confdWatcher) {
     confdWatcher->start();
   }
+  if (policyManager) {
+    policyManager->start();
+  }
   syncer.start();
 
   while (true) {
@@ -203,6 +239,9 @@ int nodeMain(int argc, char** argv) {
   syncer.stop();
   if (confdWatcher) {
     confdWatcher->stop();
+  }
+  if (policyManager) {
+    policyManager->stop(); // the rules stay: traffic keeps the policy it had
   }
   if (bird) {
     bird->stop(); // graceful restart: peers and the kernel keep this node's routes meanwhile

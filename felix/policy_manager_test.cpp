@@ -1,0 +1,142 @@
+// PolicyManager over the fake watch source with a fake writer: nothing is written before the
+// syncer is in sync, updates become applies of the desired state, a failing writer is retried
+// with a resync, and problems do not stop the rest.
+
+#include "felix/fake_source.h"
+#include "felix/policy_manager.h"
+
+#include <atomic>
+#include <gtest/gtest.h>
+#include <mutex>
+#include <thread>
+
+namespace caracal::felix {
+namespace {
+
+const api::KindInfo& calico(const char* k) { return *api::findByKind("projectcalico.org/v3", k); }
+const api::KindInfo& core(const char* k) { return *api::findByKind("v1", k); }
+
+Value yaml(const std::string& text) {
+  auto v = parseYaml(text);
+  EXPECT_TRUE(bool(v)) << text;
+  return v ? *v : Value();
+}
+
+template <typename Pred> bool eventually(Pred pred) {
+  for (int i = 0; i < 500; ++i) {
+    if (pred()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+class FakeWriter : public PolicyWriter {
+public:
+  Status apply(const policy::Dataplane& d) override {
+    std::lock_guard lock(mu);
+    applies++;
+    if (failNext > 0) {
+      failNext--;
+      return Status(Code::Unavailable, "kernel busy");
+    }
+    last = d;
+    return Status();
+  }
+  void markForResync() override {
+    std::lock_guard lock(mu);
+    resyncs++;
+  }
+  policy::Dataplane snapshot() {
+    std::lock_guard lock(mu);
+    return last;
+  }
+  std::mutex mu;
+  policy::Dataplane last;
+  int applies = 0;
+  int resyncs = 0;
+  int failNext = 0;
+};
+
+class PolicyManagerTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    src_.apply(core("Namespace"), yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}"));
+    src_.apply(calico("WorkloadEndpoint"),
+               yaml("apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: {name: "
+                    "node1-k8s-a-eth0, namespace: x, labels: {pod: a}}\nspec: {node: node1, "
+                    "interfaceName: calia, ipNetworks: [10.0.0.1/32], profiles: [kns.x], pod: a, "
+                    "endpoint: eth0, orchestrator: k8s}"));
+  }
+  void TearDown() override {
+    if (mgr_) {
+      syncer_->stop();
+      mgr_->stop();
+    }
+  }
+  void start(int failFirst = 0) {
+    auto w = std::make_unique<FakeWriter>();
+    w->failNext = failFirst;
+    writer_ = w.get();
+    syncer_ = std::make_unique<Syncer>(src_, calc::PolicyCalc::kinds());
+    PolicyManagerOptions o;
+    o.nodeName = "node1";
+    o.retryInterval = std::chrono::milliseconds(50);
+    mgr_ = std::make_unique<PolicyManager>(o, *syncer_, std::move(w));
+    mgr_->start();
+    syncer_->start();
+  }
+
+  FakeListWatchSource src_;
+  std::unique_ptr<Syncer> syncer_;
+  std::unique_ptr<PolicyManager> mgr_;
+  FakeWriter* writer_ = nullptr;
+};
+
+TEST_F(PolicyManagerTest, AppliesDesiredStateAndFollowsUpdates) {
+  start();
+  ASSERT_TRUE(mgr_->waitApplied(std::chrono::seconds(5)));
+  policy::Dataplane d = writer_->snapshot();
+  ASSERT_TRUE(d.endpointChains.count("calia|ingress"));
+  EXPECT_TRUE(d.endpointChains.at("calia|ingress").tiers.empty());
+  EXPECT_EQ(d.endpointChains.at("calia|ingress").profileIds, std::vector<std::string>{"kns.x"});
+
+  src_.apply(calico("NetworkPolicy"),
+             yaml("apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: deny, "
+                  "namespace: x}\nspec: {selector: pod == 'a', types: [Ingress]}"));
+  ASSERT_TRUE(eventually([&] {
+    policy::Dataplane s = writer_->snapshot();
+    return s.endpointChains.count("calia|ingress") &&
+           s.endpointChains.at("calia|ingress").tiers.size() == 1;
+  }));
+  EXPECT_EQ(writer_->snapshot().endpointChains.at("calia|ingress").tiers[0].policyIds,
+            std::vector<std::string>{"np/x/deny"});
+  src_.remove(calico("NetworkPolicy"), "x/deny");
+  ASSERT_TRUE(eventually(
+      [&] { return writer_->snapshot().endpointChains.at("calia|ingress").tiers.empty(); }));
+}
+
+TEST_F(PolicyManagerTest, FailedApplyIsRetriedWithAResync) {
+  start(2);
+  ASSERT_TRUE(mgr_->waitApplied(std::chrono::seconds(5)));
+  std::lock_guard lock(writer_->mu);
+  EXPECT_GE(writer_->applies, 3);
+  EXPECT_GE(writer_->resyncs, 2);
+  EXPECT_TRUE(writer_->last.endpointChains.count("calia|egress"));
+  EXPECT_GE(mgr_->stats().failures, 2u);
+}
+
+TEST_F(PolicyManagerTest, NothingBeforeInSync) {
+  src_.failLists(3); // the first lists fail: the syncer is not in sync for a while
+  start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard lock(writer_->mu);
+    EXPECT_EQ(writer_->applies, 0) << "applied from a partial view";
+  }
+  ASSERT_TRUE(mgr_->waitApplied(std::chrono::seconds(10)));
+}
+
+} // namespace
+} // namespace caracal::felix

@@ -1,0 +1,1996 @@
+#include "policy/nft_table.h"
+
+#include "api/netaddr.h"
+#include "common/strings.h"
+#include "policy/nft_render.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <functional>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <net/if.h>
+#include <sched.h>
+#include <set>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+namespace caracal::policy {
+
+namespace {
+
+const std::string kTable(kNftTable);
+
+// nft datatype ids (nftables' enum datatypes), stored as the set key type; nft prints elements
+// and set declarations from them.
+constexpr uint32_t kTypeIpv4 = 7;
+constexpr uint32_t kTypeIpv6 = 8;
+constexpr uint32_t kTypeInetProto = 12;
+constexpr uint32_t kTypeInetService = 13;
+constexpr uint32_t kTypeIcmpType = 14;
+constexpr uint32_t kTypeIcmp6Type = 29;
+constexpr uint32_t kTypeIcmpCode = 32;
+constexpr uint32_t kTypeIcmpv6Code = 33;
+constexpr uint32_t kTypeIfname = 41;
+constexpr uint32_t kTypeBits = 6; // concatenated types: (a << 6) | b
+constexpr uint32_t kByteorderHost = 1;
+constexpr uint32_t kByteorderBig = 2;
+constexpr uint32_t kIfnameLen = 16;
+constexpr uint32_t kCtStateInvalid = 1;
+constexpr uint32_t kCtStateEstablished = 2;
+constexpr uint32_t kCtStateRelated = 4;
+constexpr size_t kElementsPerMessage = 1000;
+
+// ---- small owners ------------------------------------------------------------------------------
+
+struct FreeTable {
+  void operator()(nftnl_table* p) const { nftnl_table_free(p); }
+};
+struct FreeChain {
+  void operator()(nftnl_chain* p) const { nftnl_chain_free(p); }
+};
+struct FreeSet {
+  void operator()(nftnl_set* p) const { nftnl_set_free(p); }
+};
+struct FreeRule {
+  void operator()(nftnl_rule* p) const { nftnl_rule_free(p); }
+};
+struct FreeUdata {
+  void operator()(nftnl_udata_buf* p) const { nftnl_udata_buf_free(p); }
+};
+struct FreeExprIter {
+  void operator()(nftnl_expr_iter* p) const { nftnl_expr_iter_destroy(p); }
+};
+struct FreeElemIter {
+  void operator()(nftnl_set_elems_iter* p) const { nftnl_set_elems_iter_destroy(p); }
+};
+using TablePtr = std::unique_ptr<nftnl_table, FreeTable>;
+using ChainPtr = std::unique_ptr<nftnl_chain, FreeChain>;
+using SetPtr = std::unique_ptr<nftnl_set, FreeSet>;
+using RulePtr = std::unique_ptr<nftnl_rule, FreeRule>;
+using UdataPtr = std::unique_ptr<nftnl_udata_buf, FreeUdata>;
+using Bytes = std::string; // raw key bytes
+
+Bytes u32Bytes(uint32_t v) { // host order (meta mark, ct state)
+  Bytes b(4, '\0');
+  std::memcpy(b.data(), &v, 4);
+  return b;
+}
+
+Bytes be16(uint16_t v) {
+  Bytes b(2, '\0');
+  b[0] = static_cast<char>(v >> 8);
+  b[1] = static_cast<char>(v & 0xff);
+  return b;
+}
+
+// ---- the desired state, flattened --------------------------------------------------------------
+
+// One group of kernel elements that is added or removed together: an address, an address-port
+// tuple, an interval (start and, unless it reaches the last address, end), a map element.
+struct ElemGroup {
+  Bytes key;
+  Bytes keyEnd;      // intervals: the end element's key (last + 1); empty when open-ended
+  std::string chain; // maps: jump target
+};
+
+std::string groupId(const ElemGroup& g) { return g.key + '\x01' + g.keyEnd + '\x01' + g.chain; }
+
+struct SetState {
+  SetKind kind = SetKind::Addr;
+  int ipVersion = 4;
+  bool autoMerge = false;
+  bool isMap = false;
+  std::map<std::string, ElemGroup> elems; // by groupId
+};
+
+enum class ChainKind { Policy, Endpoint, Base, Unknown };
+
+struct ChainState {
+  ChainKind kind = ChainKind::Unknown;
+  std::string hash; // content hash; "" = content differs from anything desired
+  std::vector<std::string> jumps;
+  std::string mapName; // endpoint chains: the map and key that jump here
+  std::string iface;
+};
+
+using SetStatePtr = std::shared_ptr<const SetState>;
+using SetStates = std::map<std::string, SetStatePtr>;
+
+std::string keyTypeDesc(const SetState& s) {
+  return std::string(setKindName(s.kind)) + "/v" + std::to_string(s.ipVersion) +
+         (s.isMap ? "/map" : "");
+}
+
+} // namespace
+
+struct NftPolicyTable::Record {
+  bool tableExists = false;
+  SetStates sets; // named sets and the two maps
+  std::map<std::string, ChainState> chains;
+};
+
+namespace {
+
+using Record = NftPolicyTable::Record;
+
+uint32_t addrKeyType(int v) { return v == 6 ? kTypeIpv6 : kTypeIpv4; }
+uint32_t addrLen(int v) { return v == 6 ? 16 : 4; }
+
+uint32_t setKeyType(const SetState& s) {
+  if (s.isMap) {
+    return kTypeIfname;
+  }
+  if (s.kind == SetKind::AddrPort) {
+    return (((addrKeyType(s.ipVersion) << kTypeBits) | kTypeInetProto) << kTypeBits) |
+           kTypeInetService;
+  }
+  return addrKeyType(s.ipVersion);
+}
+
+uint32_t setKeyLen(const SetState& s) {
+  if (s.isMap) {
+    return kIfnameLen;
+  }
+  return s.kind == SetKind::AddrPort ? addrLen(s.ipVersion) + 8 : addrLen(s.ipVersion);
+}
+
+uint32_t setFlags(const SetState& s) {
+  if (s.isMap) {
+    return NFT_SET_MAP;
+  }
+  return s.kind == SetKind::Interval ? NFT_SET_INTERVAL : 0;
+}
+
+Bytes addrBytes(const api::IpAddr& a) {
+  return Bytes(reinterpret_cast<const char*>(a.bytes.data()), a.family == 6 ? 16 : 4);
+}
+
+using U128 = unsigned __int128;
+
+U128 bytesValue(const Bytes& b) {
+  U128 v = 0;
+  for (char c : b) {
+    v = (v << 8) | static_cast<uint8_t>(c);
+  }
+  return v;
+}
+
+Bytes valueBytes(U128 v, size_t n) {
+  Bytes b(n, '\0');
+  for (size_t i = n; i-- > 0;) {
+    b[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return b;
+}
+
+// Merged ranges [first, last] of the blocks (overlapping and adjacent ones joined, like nft's
+// auto-merge) as interval groups.
+std::vector<ElemGroup> intervalGroups(std::vector<std::pair<U128, U128>> ranges, size_t bytes) {
+  const U128 maxValue = bytes == 16 ? ~U128{0} : (U128{1} << (bytes * 8)) - 1;
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<U128, U128>> merged;
+  for (const auto& r : ranges) {
+    if (!merged.empty() &&
+        (merged.back().second == maxValue || r.first <= merged.back().second + 1)) {
+      merged.back().second = std::max(merged.back().second, r.second);
+    } else {
+      merged.push_back(r);
+    }
+  }
+  std::vector<ElemGroup> out;
+  for (const auto& [first, last] : merged) {
+    ElemGroup g;
+    g.key = valueBytes(first, bytes);
+    if (last != maxValue) {
+      g.keyEnd = valueBytes(last + 1, bytes);
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+Result<int> parseProtocol(const std::string& text) {
+  static const std::map<std::string, int> kNames = {
+      {"tcp", kProtoTcp}, {"udp", kProtoUdp}, {"sctp", kProtoSctp}, {"udplite", kProtoUdpLite}};
+  auto it = kNames.find(toLower(text));
+  if (it != kNames.end()) {
+    return it->second;
+  }
+  if (!text.empty() && std::all_of(text.begin(), text.end(), ::isdigit) && text.size() <= 3) {
+    int p = std::stoi(text);
+    if (p <= 255) {
+      return p;
+    }
+  }
+  return Status(Code::Invalid, "unknown protocol \"" + text + "\"");
+}
+
+Result<SetState> setStateFromSpec(const NftSetSpec& spec) {
+  SetState s;
+  s.kind = spec.kind;
+  s.ipVersion = spec.ipVersion;
+  s.autoMerge = spec.autoMerge && spec.kind == SetKind::Interval;
+  const std::string where = "set " + spec.name;
+  if (spec.ipVersion != 4 && spec.ipVersion != 6) {
+    return Status(Code::Invalid, where + ": ipVersion must be 4 or 6");
+  }
+  std::vector<std::pair<U128, U128>> ranges;
+  for (size_t i = 0; i < spec.elements.size(); ++i) {
+    const std::string& text = spec.elements[i];
+    const std::string ew = where + ": elements[" + std::to_string(i) + "] \"" + text + "\"";
+    std::string addrText = text;
+    int proto = 0;
+    int port = -1;
+    if (spec.kind == SetKind::AddrPort) {
+      auto comma = text.find(',');
+      auto colon = text.find(':', comma == std::string::npos ? 0 : comma);
+      if (comma == std::string::npos || colon == std::string::npos) {
+        return Status(Code::Invalid, ew + ": expected \"<ip>,<protocol>:<port>\"");
+      }
+      addrText = text.substr(0, comma);
+      auto p = parseProtocol(text.substr(comma + 1, colon - comma - 1));
+      if (!p) {
+        return Status(Code::Invalid, ew + ": " + p.error().message());
+      }
+      proto = *p;
+      std::string portText = text.substr(colon + 1);
+      if (portText.empty() || portText.size() > 5 ||
+          !std::all_of(portText.begin(), portText.end(), ::isdigit) ||
+          std::stoi(portText) > 65535) {
+        return Status(Code::Invalid, ew + ": bad port");
+      }
+      port = std::stoi(portText);
+    }
+    auto net = api::parseCidrOrIp(addrText);
+    if (!net || net->addr.family != spec.ipVersion) {
+      return Status(Code::Invalid,
+                    ew + ": not an IPv" + std::to_string(spec.ipVersion) + " address");
+    }
+    if (spec.kind != SetKind::Interval && net->prefix != net->addr.bits()) {
+      return Status(Code::Invalid, ew + ": a " + setKindName(spec.kind) +
+                                       " set holds single addresses, not blocks");
+    }
+    if (spec.kind == SetKind::Interval) {
+      const int bits = net->addr.bits();
+      const U128 all = bits == 128 ? ~U128{0} : (U128{1} << bits) - 1;
+      const U128 host = net->prefix == 0 ? all : (U128{1} << (bits - net->prefix)) - 1;
+      U128 first = bytesValue(addrBytes(net->addr)) & ~host & all;
+      ranges.push_back({first, first | host});
+      continue;
+    }
+    ElemGroup g;
+    g.key = addrBytes(net->addr);
+    if (spec.kind == SetKind::AddrPort) {
+      g.key += Bytes{static_cast<char>(proto), 0, 0, 0};
+      g.key += be16(static_cast<uint16_t>(port)) + Bytes(2, '\0');
+    }
+    s.elems[groupId(g)] = g;
+  }
+  if (spec.kind == SetKind::Interval) {
+    for (auto& g : intervalGroups(ranges, addrLen(spec.ipVersion))) {
+      s.elems[groupId(g)] = g;
+    }
+  }
+  return s;
+}
+
+// The content hash nft_render.h writes into the chain comment.
+std::string commentHash(const std::string& block) {
+  const std::string marker = "comment \"caracal:";
+  auto pos = block.find(marker);
+  return pos == std::string::npos ? "" : block.substr(pos + marker.size(), 16);
+}
+
+struct PlannedChain {
+  std::string name;
+  ChainState state;
+  const PolicyChain* policy = nullptr;
+  const EndpointChainSpec* endpoint = nullptr;
+  ForwardDefault forwardDefault = ForwardDefault::Accept; // base chain
+};
+
+struct Plan {
+  SetStates sets; // includes the maps
+  std::map<std::string, PlannedChain> chains;
+  std::vector<std::string> policyOrder; // policy chain names in desired order
+  std::vector<std::string> endpointOrder;
+};
+
+std::string forwardHash(ForwardDefault d) {
+  std::string body;
+  for (const auto& r : nftForwardRules(d)) {
+    body += r + "\n";
+  }
+  return sha256Base64Url(body).substr(0, 16);
+}
+
+bool sameSpec(const NftSetSpec& a, const NftSetSpec& b) {
+  return a.kind == b.kind && a.ipVersion == b.ipVersion && a.autoMerge == b.autoMerge &&
+         a.elements == b.elements;
+}
+
+bool sameChain(const PolicyChain& a, const PolicyChain& b) {
+  return a.id == b.id && a.direction == b.direction && a.profile == b.profile && a.rules == b.rules;
+}
+
+bool sameChain(const EndpointChainSpec& a, const EndpointChainSpec& b) {
+  if (a.interfaceName != b.interfaceName || a.direction != b.direction ||
+      a.profileIds != b.profileIds || a.tiers.size() != b.tiers.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.tiers.size(); ++i) {
+    if (a.tiers[i].name != b.tiers[i].name || a.tiers[i].policyIds != b.tiers[i].policyIds ||
+        a.tiers[i].defaultAction != b.tiers[i].defaultAction) {
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+// What the last plan derived from its input, by name: parsed set contents and chain hashes. It
+// only depends on the input, so apply() reuses it for unchanged sets and chains (their text is
+// not rendered and hashed again, their elements not parsed and diffed again).
+struct NftPolicyTable::PlanCache {
+  std::map<std::string, std::pair<NftSetSpec, SetStatePtr>> sets;
+  std::map<std::string, std::pair<PolicyChain, std::string>> policies;
+  std::map<std::string, std::pair<EndpointChainSpec, std::string>> endpoints;
+};
+
+namespace {
+
+using PlanCache = NftPolicyTable::PlanCache;
+
+// Entries of `old` that still apply are moved to `fresh`.
+Result<Plan> makePlan(const NftDesired& d, PlanCache& old, PlanCache& fresh) {
+  Plan plan;
+  for (const auto& spec : d.sets) {
+    if (spec.name.empty() || spec.name.size() > 255 || startsWith(spec.name, "__") ||
+        spec.name == kNftFromEndpointMap || spec.name == kNftToEndpointMap) {
+      return Status(Code::Invalid, "set \"" + spec.name + "\": name not allowed");
+    }
+    SetStatePtr st;
+    auto cached = old.sets.find(spec.name);
+    if (cached != old.sets.end() && sameSpec(cached->second.first, spec)) {
+      st = cached->second.second;
+      fresh.sets[spec.name] = std::move(cached->second);
+      old.sets.erase(cached);
+    } else {
+      ASSIGN_OR_RETURN(SetState parsed, setStateFromSpec(spec));
+      st = std::make_shared<const SetState>(std::move(parsed));
+      fresh.sets[spec.name] = {spec, st};
+    }
+    if (!plan.sets.emplace(spec.name, std::move(st)).second) {
+      return Status(Code::Invalid, "set " + spec.name + ": listed twice");
+    }
+  }
+  std::map<std::string, SetState> maps;
+  for (std::string_view m : {kNftFromEndpointMap, kNftToEndpointMap}) {
+    maps[std::string(m)].isMap = true;
+  }
+  for (const auto& pc : d.policyChains) {
+    PlannedChain c;
+    c.name = nftPolicyChainName(pc.id, pc.direction, pc.profile);
+    c.state.kind = ChainKind::Policy;
+    auto cached = old.policies.find(c.name);
+    if (cached != old.policies.end() && sameChain(cached->second.first, pc)) {
+      c.state.hash = cached->second.second;
+      fresh.policies[c.name] = std::move(cached->second);
+      old.policies.erase(cached);
+    } else {
+      c.state.hash = commentHash(renderNftPolicyChain(pc));
+      fresh.policies[c.name] = {pc, c.state.hash};
+    }
+    c.policy = &pc;
+    plan.policyOrder.push_back(c.name);
+    std::string name = c.name;
+    if (!plan.chains.emplace(name, std::move(c)).second) {
+      return Status(Code::Invalid, "chain " + name + " (policy " + pc.id + "): listed twice");
+    }
+  }
+  for (const auto& ep : d.endpointChains) {
+    PlannedChain c;
+    c.name = nftEndpointChainName(ep.interfaceName, ep.direction);
+    const std::string where = "endpoint chain " + c.name;
+    if (ep.interfaceName.empty() || ep.interfaceName.size() >= kIfnameLen) {
+      return Status(Code::Invalid, where + ": interfaceName must have 1 to 15 characters");
+    }
+    c.state.kind = ChainKind::Endpoint;
+    auto cached = old.endpoints.find(c.name);
+    if (cached != old.endpoints.end() && sameChain(cached->second.first, ep)) {
+      c.state.hash = cached->second.second;
+      fresh.endpoints[c.name] = std::move(cached->second);
+      old.endpoints.erase(cached);
+    } else {
+      c.state.hash = commentHash(renderNftEndpointChain(ep));
+      fresh.endpoints[c.name] = {ep, c.state.hash};
+    }
+    c.state.iface = ep.interfaceName;
+    c.state.mapName =
+        std::string(ep.direction == Direction::Egress ? kNftFromEndpointMap : kNftToEndpointMap);
+    for (const auto& tier : ep.tiers) {
+      for (const auto& id : tier.policyIds) {
+        c.state.jumps.push_back(nftPolicyChainName(id, ep.direction));
+      }
+    }
+    for (const auto& id : ep.profileIds) {
+      c.state.jumps.push_back(nftPolicyChainName(id, ep.direction, true));
+    }
+    for (const auto& j : c.state.jumps) {
+      auto it = plan.chains.find(j);
+      if (it == plan.chains.end() || it->second.state.kind != ChainKind::Policy) {
+        return Status(Code::Invalid, where + ": jumps to chain " + j +
+                                         ", which is not among the desired policy chains");
+      }
+    }
+    ElemGroup g;
+    g.key = ep.interfaceName + Bytes(kIfnameLen - ep.interfaceName.size(), '\0');
+    g.chain = c.name;
+    auto& map = maps[c.state.mapName];
+    for (const auto& [id, other] : map.elems) {
+      if (other.key == g.key) {
+        return Status(Code::Invalid, where + ": interface listed twice for " + c.state.mapName);
+      }
+    }
+    map.elems[groupId(g)] = g;
+    c.endpoint = &ep;
+    plan.endpointOrder.push_back(c.name);
+    std::string name = c.name;
+    if (!plan.chains.emplace(name, std::move(c)).second) {
+      return Status(Code::Invalid, where + ": listed twice");
+    }
+  }
+  for (auto& [name, m] : maps) {
+    plan.sets[name] = std::make_shared<const SetState>(std::move(m));
+  }
+  PlannedChain base;
+  base.name = std::string(kNftForwardChain);
+  base.state.kind = ChainKind::Base;
+  base.state.hash = forwardHash(d.forwardDefault);
+  base.forwardDefault = d.forwardDefault;
+  if (!plan.chains.emplace(base.name, std::move(base)).second) {
+    return Status(Code::Invalid, "chain forward: a policy or endpoint chain has that name");
+  }
+  return plan;
+}
+
+// ---- expressions -------------------------------------------------------------------------------
+
+// An anonymous constant set a rule needs ({ 80, 443 }, { 3 . 4 }); sent right before the rule.
+struct AnonSet {
+  uint32_t id = 0;
+  uint32_t keyType = 0;
+  uint32_t keyLen = 0;
+  uint32_t flags = 0;
+  std::vector<ElemGroup> elems;
+};
+
+class RuleBuilder {
+public:
+  RuleBuilder(const std::string& chain, uint32_t* idCounter, const SetStates* sets,
+              const std::map<std::string, uint32_t>* newSetIds)
+      : rule_(nftnl_rule_alloc()), idCounter_(idCounter), sets_(sets), newSetIds_(newSetIds) {
+    nftnl_rule_set_str(rule_.get(), NFTNL_RULE_TABLE, kTable.c_str());
+    nftnl_rule_set_str(rule_.get(), NFTNL_RULE_CHAIN, chain.c_str());
+    nftnl_rule_set_u32(rule_.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
+  }
+
+  void meta(uint32_t key, uint32_t dreg) {
+    nftnl_expr* e = nftnl_expr_alloc("meta");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+    add(e);
+  }
+  void metaSet(uint32_t key, uint32_t sreg) {
+    nftnl_expr* e = nftnl_expr_alloc("meta");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, sreg);
+    add(e);
+  }
+  void ct(uint32_t key, uint32_t dreg) {
+    nftnl_expr* e = nftnl_expr_alloc("ct");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, dreg);
+    add(e);
+  }
+  void cmp(uint32_t op, const Bytes& data, uint32_t sreg = NFT_REG_1) {
+    nftnl_expr* e = nftnl_expr_alloc("cmp");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+    nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data.data(), static_cast<uint32_t>(data.size()));
+    add(e);
+  }
+  void range(uint32_t op, const Bytes& from, const Bytes& to) {
+    nftnl_expr* e = nftnl_expr_alloc("range");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_RANGE_OP, op);
+    nftnl_expr_set(e, NFTNL_EXPR_RANGE_FROM_DATA, from.data(), static_cast<uint32_t>(from.size()));
+    nftnl_expr_set(e, NFTNL_EXPR_RANGE_TO_DATA, to.data(), static_cast<uint32_t>(to.size()));
+    add(e);
+  }
+  void payload(uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg = NFT_REG_1) {
+    nftnl_expr* e = nftnl_expr_alloc("payload");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+    add(e);
+  }
+  // reg1 = (reg1 & mask) ^ xor, 4 bytes.
+  void bitwise(uint32_t mask, uint32_t x) {
+    nftnl_expr* e = nftnl_expr_alloc("bitwise");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
+    Bytes m = u32Bytes(mask);
+    Bytes xo = u32Bytes(x);
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, m.data(), 4);
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xo.data(), 4);
+    add(e);
+  }
+  void lookup(const std::string& set, uint32_t setId, bool invert, bool verdictMap = false) {
+    nftnl_expr* e = nftnl_expr_alloc("lookup");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+    nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set.c_str());
+    if (setId != 0) {
+      nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, setId);
+    }
+    if (verdictMap) {
+      nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
+    }
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, invert ? NFT_LOOKUP_F_INV : 0);
+    add(e);
+  }
+  void verdict(int v, const std::string& chain = "") {
+    nftnl_expr* e = nftnl_expr_alloc("immediate");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(v));
+    if (!chain.empty()) {
+      nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain.c_str());
+    }
+    add(e);
+  }
+  void log(const std::string& prefix) {
+    nftnl_expr* e = nftnl_expr_alloc("log");
+    nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix.c_str());
+    add(e);
+  }
+  void comment(const std::string& text) {
+    if (text.empty()) {
+      return;
+    }
+    UdataPtr u(nftnl_udata_buf_alloc(NFTNL_UDATA_COMMENT_MAXLEN + 16));
+    nftnl_udata_put_strz(u.get(), NFTNL_UDATA_RULE_COMMENT, text.c_str());
+    nftnl_rule_set_data(rule_.get(), NFTNL_RULE_USERDATA, nftnl_udata_buf_data(u.get()),
+                        nftnl_udata_buf_len(u.get()));
+  }
+
+  // meta mark & bit == want
+  void markTest(uint32_t bit, uint32_t want) {
+    meta(NFT_META_MARK, NFT_REG_1);
+    bitwise(bit, 0);
+    cmp(NFT_CMP_EQ, u32Bytes(want));
+  }
+  // meta mark set (meta mark & mask) ^ x
+  void markSet(uint32_t mask, uint32_t x) {
+    meta(NFT_META_MARK, NFT_REG_1);
+    bitwise(mask, x);
+    metaSet(NFT_META_MARK, NFT_REG_1);
+  }
+
+  // A named set the rule looks up: it must be desired with that kind and family.
+  Status namedLookup(const SetRef& ref, bool invert, const std::string& field) {
+    auto it = sets_->find(ref.name);
+    if (it == sets_->end() || it->second->isMap) {
+      return Status(Code::Invalid, field + ": set " + ref.name + " is not among the desired sets");
+    }
+    if (it->second->kind != ref.kind || it->second->ipVersion != ref.ipVersion) {
+      SetState want;
+      want.kind = ref.kind;
+      want.ipVersion = ref.ipVersion;
+      return Status(Code::Invalid, field + ": set " + ref.name + " is desired as " +
+                                       keyTypeDesc(*it->second) + ", the rule needs " +
+                                       keyTypeDesc(want));
+    }
+    auto id = newSetIds_->find(ref.name);
+    lookup(ref.name, id == newSetIds_->end() ? 0 : id->second, invert);
+    return {};
+  }
+
+  uint32_t anonSet(uint32_t keyType, uint32_t keyLen, uint32_t flags,
+                   std::vector<ElemGroup> elems) {
+    AnonSet s;
+    s.id = ++*idCounter_;
+    s.keyType = keyType;
+    s.keyLen = keyLen;
+    s.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | flags;
+    s.elems = std::move(elems);
+    anon_.push_back(std::move(s));
+    return anon_.back().id;
+  }
+
+  nftnl_rule* rule() { return rule_.get(); }
+  std::vector<AnonSet>& anon() { return anon_; }
+
+private:
+  void add(nftnl_expr* e) { nftnl_rule_add_expr(rule_.get(), e); }
+
+  RulePtr rule_;
+  uint32_t* idCounter_;
+  const SetStates* sets_;
+  const std::map<std::string, uint32_t>* newSetIds_;
+  std::vector<AnonSet> anon_;
+};
+
+class RuleTranslator {
+public:
+  RuleTranslator(RuleBuilder& b, const CompiledRule& r, const std::string& where)
+      : b_(b), r_(r), where_(where) {}
+
+  Status run() {
+    bool addr = r_.source.hasAddressMatch() || r_.destination.hasAddressMatch();
+    if (r_.ipVersion != 0 && r_.ipVersion != 4 && r_.ipVersion != 6) {
+      return invalid("ipVersion", "must be 0, 4 or 6");
+    }
+    if (r_.ipVersion != 0 && !addr) {
+      nfproto(r_.ipVersion);
+    }
+    if (r_.protocol) {
+      RETURN_IF_ERROR(protoCheck(*r_.protocol, "protocol"));
+      b_.meta(NFT_META_L4PROTO, NFT_REG_1);
+      b_.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(*r_.protocol)));
+    }
+    if (r_.notProtocol) {
+      RETURN_IF_ERROR(protoCheck(*r_.notProtocol, "notProtocol"));
+      b_.meta(NFT_META_L4PROTO, NFT_REG_1);
+      b_.cmp(NFT_CMP_NEQ, Bytes(1, static_cast<char>(*r_.notProtocol)));
+    }
+    RETURN_IF_ERROR(side(r_.source, true));
+    RETURN_IF_ERROR(side(r_.destination, false));
+    RETURN_IF_ERROR(icmp());
+    switch (r_.action) {
+    case Action::Allow:
+      b_.markSet(~kMarkAccept, kMarkAccept);
+      b_.verdict(NFT_RETURN);
+      break;
+    case Action::Pass:
+      b_.markSet(~kMarkPass, kMarkPass);
+      b_.verdict(NFT_RETURN);
+      break;
+    case Action::Deny:
+      b_.verdict(NF_DROP);
+      break;
+    case Action::Log:
+      b_.log(std::string(kLogPrefix));
+      break;
+    }
+    b_.comment(r_.origin);
+    return {};
+  }
+
+private:
+  Status invalid(const std::string& field, const std::string& msg) const {
+    return Status(Code::Invalid, where_ + "." + field + ": " + msg);
+  }
+
+  Status protoCheck(int p, const std::string& field) const {
+    if (p < 0 || p > 255) {
+      return invalid(field, std::to_string(p) + " is not a protocol number");
+    }
+    return {};
+  }
+
+  void nfproto(int v) {
+    b_.meta(NFT_META_NFPROTO, NFT_REG_1);
+    b_.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(v == 6 ? NFPROTO_IPV6 : NFPROTO_IPV4)));
+    nfprotoDone_ = v;
+  }
+
+  // nft checks the family once, before the rule's first address load (inet tables).
+  Status family(int v, const std::string& field) {
+    if (v != 4 && v != 6) {
+      return invalid(field, "set family must be 4 or 6");
+    }
+    if (nfprotoDone_ == 0) {
+      nfproto(v);
+    } else if (nfprotoDone_ != v) {
+      return invalid(field, "mixes IPv4 and IPv6 matches in one rule");
+    }
+    return {};
+  }
+
+  uint32_t addrOffset(int v, bool src) const {
+    if (v == 6) {
+      return src ? 8 : 24;
+    }
+    return src ? 12 : 16;
+  }
+
+  Status addrLookup(const std::optional<SetRef>& s, bool src, bool invert,
+                    const std::string& field) {
+    if (!s) {
+      return {};
+    }
+    RETURN_IF_ERROR(family(s->ipVersion, field));
+    b_.payload(NFT_PAYLOAD_NETWORK_HEADER, addrOffset(s->ipVersion, src), addrLen(s->ipVersion));
+    return b_.namedLookup(*s, invert, where_ + "." + field);
+  }
+
+  // A register for the concatenation field starting `words` 32-bit words in, numbered as nft
+  // does (the 16-byte register when aligned to one).
+  static uint32_t concatReg(uint32_t words) {
+    return words % 4 == 0 ? NFT_REG_1 + words / 4 : NFT_REG32_00 + words;
+  }
+
+  Status ports(const std::vector<PortRange>& rs, bool src, bool negate, const std::string& field) {
+    if (rs.empty()) {
+      return {};
+    }
+    for (const auto& r : rs) {
+      if (r.first > r.last) {
+        return invalid(field, "range " + std::to_string(r.first) + "-" + std::to_string(r.last) +
+                                  " is reversed");
+      }
+    }
+    b_.payload(NFT_PAYLOAD_TRANSPORT_HEADER, src ? 0 : 2, 2);
+    if (rs.size() == 1 && rs[0].first == rs[0].last) {
+      b_.cmp(negate ? NFT_CMP_NEQ : NFT_CMP_EQ, be16(rs[0].first));
+    } else if (rs.size() == 1) {
+      if (negate) {
+        b_.range(NFT_RANGE_NEQ, be16(rs[0].first), be16(rs[0].last));
+      } else {
+        b_.cmp(NFT_CMP_GTE, be16(rs[0].first));
+        b_.cmp(NFT_CMP_LTE, be16(rs[0].last));
+      }
+    } else {
+      std::vector<std::pair<U128, U128>> ranges;
+      for (const auto& r : rs) {
+        ranges.push_back({r.first, r.last});
+      }
+      uint32_t id = b_.anonSet(kTypeInetService, 2, NFT_SET_INTERVAL, intervalGroups(ranges, 2));
+      b_.lookup("__set%d", id, negate);
+    }
+    return {};
+  }
+
+  Status namedPort(const SetRef& s, bool src, bool invert, const std::string& field) {
+    if (s.kind != SetKind::AddrPort) {
+      return invalid(field, "set " + s.name + " is not an address-port set");
+    }
+    RETURN_IF_ERROR(family(s.ipVersion, field));
+    uint32_t alen = addrLen(s.ipVersion);
+    b_.payload(NFT_PAYLOAD_NETWORK_HEADER, addrOffset(s.ipVersion, src), alen);
+    b_.meta(NFT_META_L4PROTO, concatReg(alen / 4));
+    b_.payload(NFT_PAYLOAD_TRANSPORT_HEADER, src ? 0 : 2, 2, concatReg(alen / 4 + 1));
+    return b_.namedLookup(s, invert, where_ + "." + field);
+  }
+
+  Status side(const EntityMatch& m, bool src) {
+    const std::string p = src ? "source." : "destination.";
+    RETURN_IF_ERROR(addrLookup(m.selector, src, false, p + "selector"));
+    RETURN_IF_ERROR(addrLookup(m.notSelector, src, true, p + "notSelector"));
+    RETURN_IF_ERROR(addrLookup(m.nets, src, false, p + "nets"));
+    RETURN_IF_ERROR(addrLookup(m.notNets, src, true, p + "notNets"));
+    RETURN_IF_ERROR(ports(m.ports, src, false, p + "ports"));
+    RETURN_IF_ERROR(ports(m.notPorts, src, true, p + "notPorts"));
+    if (m.namedPort) {
+      RETURN_IF_ERROR(namedPort(*m.namedPort, src, false, p + "namedPort"));
+    }
+    for (size_t i = 0; i < m.notNamedPorts.size(); ++i) {
+      RETURN_IF_ERROR(
+          namedPort(m.notNamedPorts[i], src, true, p + "notNamedPorts[" + std::to_string(i) + "]"));
+    }
+    return {};
+  }
+
+  Status icmp() {
+    bool v6 = r_.protocol.value_or(0) == kProtoIcmpv6;
+    bool any = r_.icmpType || r_.icmpCode || r_.notIcmpType || r_.notIcmpCode;
+    if (!any) {
+      return {};
+    }
+    if (r_.protocol.value_or(0) != kProtoIcmp && !v6) {
+      return invalid("icmp", "ICMP matches need protocol ICMP or ICMPv6");
+    }
+    auto byte = [&](std::optional<int> v, const char* field) -> Status {
+      if (v && (*v < 0 || *v > 255)) {
+        return invalid(field, std::to_string(*v) + " is out of range");
+      }
+      return {};
+    };
+    RETURN_IF_ERROR(byte(r_.icmpType, "icmp.type"));
+    RETURN_IF_ERROR(byte(r_.icmpCode, "icmp.code"));
+    RETURN_IF_ERROR(byte(r_.notIcmpType, "notICMP.type"));
+    RETURN_IF_ERROR(byte(r_.notIcmpCode, "notICMP.code"));
+    if ((r_.icmpCode && !r_.icmpType) || (r_.notIcmpCode && !r_.notIcmpType)) {
+      return invalid("icmp", "a code needs a type");
+    }
+    if (r_.icmpType) {
+      if (r_.icmpCode) {
+        b_.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2);
+        b_.cmp(NFT_CMP_EQ, Bytes{static_cast<char>(*r_.icmpType), static_cast<char>(*r_.icmpCode)});
+      } else {
+        b_.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
+        b_.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(*r_.icmpType)));
+      }
+    }
+    if (r_.notIcmpType) {
+      if (r_.notIcmpCode) {
+        b_.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
+        b_.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 1, 1, concatReg(1));
+        uint32_t keyType = v6 ? (kTypeIcmp6Type << kTypeBits) | kTypeIcmpv6Code
+                              : (kTypeIcmpType << kTypeBits) | kTypeIcmpCode;
+        ElemGroup g;
+        g.key = Bytes{static_cast<char>(*r_.notIcmpType), 0, 0, 0,
+                      static_cast<char>(*r_.notIcmpCode), 0, 0, 0};
+        uint32_t id = b_.anonSet(keyType, 8, 0, {g});
+        b_.lookup("__set%d", id, true);
+      } else {
+        b_.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
+        b_.cmp(NFT_CMP_NEQ, Bytes(1, static_cast<char>(*r_.notIcmpType)));
+      }
+    }
+    return {};
+  }
+
+  RuleBuilder& b_;
+  const CompiledRule& r_;
+  std::string where_;
+  int nfprotoDone_ = 0;
+};
+
+// The rules of a planned chain, in order.
+class ChainRules {
+public:
+  ChainRules(const std::string& chain, uint32_t* idCounter, const SetStates* sets,
+             const std::map<std::string, uint32_t>* newSetIds)
+      : chain_(chain), idCounter_(idCounter), sets_(sets), newSetIds_(newSetIds) {}
+
+  Result<std::vector<std::unique_ptr<RuleBuilder>>> build(const PlannedChain& c) {
+    out_.clear();
+    if (c.policy != nullptr) {
+      for (size_t i = 0; i < c.policy->rules.size(); ++i) {
+        const CompiledRule& r = c.policy->rules[i];
+        std::string where = "chain " + chain_ + " rule " + std::to_string(i) +
+                            (r.origin.empty() ? "" : " (" + r.origin + ")");
+        RuleBuilder& b = next();
+        RETURN_IF_ERROR(RuleTranslator(b, r, where).run());
+      }
+    } else if (c.endpoint != nullptr) {
+      endpointRules(*c.endpoint);
+    } else {
+      forwardRules(c.forwardDefault);
+    }
+    return std::move(out_);
+  }
+
+private:
+  RuleBuilder& next() {
+    out_.push_back(std::make_unique<RuleBuilder>(chain_, idCounter_, sets_, newSetIds_));
+    return *out_.back();
+  }
+
+  void accepted() {
+    RuleBuilder& b = next();
+    b.markTest(kMarkAccept, kMarkAccept);
+    b.verdict(NFT_RETURN);
+  }
+
+  // The same rules as renderNftEndpointChain().
+  void endpointRules(const EndpointChainSpec& spec) {
+    next().markSet(~(kMarkAccept | kMarkPass), 0);
+    bool firstTier = true;
+    for (const auto& tier : spec.tiers) {
+      if (tier.policyIds.empty()) {
+        continue;
+      }
+      if (!firstTier) {
+        next().markSet(~kMarkPass, 0);
+      }
+      firstTier = false;
+      bool firstPolicy = true;
+      for (const auto& id : tier.policyIds) {
+        RuleBuilder& b = next();
+        if (!firstPolicy) {
+          b.markTest(kMarkPass, 0);
+        }
+        b.verdict(NFT_JUMP, nftPolicyChainName(id, spec.direction));
+        accepted();
+        firstPolicy = false;
+      }
+      if (tier.defaultAction == TierDefault::Deny) {
+        RuleBuilder& b = next();
+        b.markTest(kMarkPass, 0);
+        b.verdict(NF_DROP);
+        b.comment("end of tier " + tier.name + ": Deny");
+      }
+    }
+    for (const auto& id : spec.profileIds) {
+      next().verdict(NFT_JUMP, nftPolicyChainName(id, spec.direction, true));
+      accepted();
+    }
+    RuleBuilder& b = next();
+    b.verdict(NF_DROP);
+    b.comment("no policy or profile allowed");
+  }
+
+  void ctState(uint32_t bits, int verdict) {
+    RuleBuilder& b = next();
+    b.ct(NFT_CT_STATE, NFT_REG_1);
+    b.bitwise(bits, 0);
+    b.cmp(NFT_CMP_NEQ, u32Bytes(0));
+    b.verdict(verdict);
+  }
+
+  void vmap(uint32_t metaKey, std::string_view map) {
+    RuleBuilder& b = next();
+    b.meta(metaKey, NFT_REG_1);
+    auto id = newSetIds_->find(std::string(map));
+    b.lookup(std::string(map), id == newSetIds_->end() ? 0 : id->second, false, true);
+  }
+
+  // The same rules as nftForwardRules().
+  void forwardRules(ForwardDefault d) {
+    ctState(kCtStateEstablished | kCtStateRelated, NF_ACCEPT);
+    ctState(kCtStateInvalid, NF_DROP);
+    vmap(NFT_META_IIFNAME, kNftFromEndpointMap);
+    vmap(NFT_META_OIFNAME, kNftToEndpointMap);
+    RuleBuilder& b = next();
+    b.markTest(kMarkAccept, kMarkAccept);
+    b.verdict(NF_ACCEPT);
+    RuleBuilder& last = next();
+    last.verdict(d == ForwardDefault::Accept ? NF_ACCEPT : NF_DROP);
+    last.comment("no endpoint chain decided");
+  }
+
+  std::string chain_;
+  uint32_t* idCounter_;
+  const SetStates* sets_;
+  const std::map<std::string, uint32_t>* newSetIds_;
+  std::vector<std::unique_ptr<RuleBuilder>> out_;
+};
+
+// A rule's expressions and comment as text, for comparing what the kernel holds with what we would
+// write. Anonymous set names are the kernel's choice and are left out.
+std::string ruleFingerprint(nftnl_rule* r) {
+  std::string out;
+  std::unique_ptr<nftnl_expr_iter, FreeExprIter> it(nftnl_expr_iter_create(r));
+  char buf[1024];
+  for (nftnl_expr* e = nftnl_expr_iter_next(it.get()); e != nullptr;
+       e = nftnl_expr_iter_next(it.get())) {
+    buf[0] = '\0';
+    nftnl_expr_snprintf(buf, sizeof(buf), e, NFTNL_OUTPUT_DEFAULT, 0);
+    std::string s = std::string(nftnl_expr_get_str(e, NFTNL_EXPR_NAME)) + " " + buf;
+    for (size_t p = s.find("__set"); p != std::string::npos; p = s.find("__set", p + 5)) {
+      size_t q = p + 5;
+      while (q < s.size() &&
+             (std::isdigit(static_cast<unsigned char>(s[q])) || s[q] == '%' || s[q] == 'd')) {
+        ++q;
+      }
+      s.erase(p + 5, q - p - 5);
+    }
+    out += s + ";";
+  }
+  uint32_t len = 0;
+  if (nftnl_rule_is_set(r, NFTNL_RULE_USERDATA)) {
+    const void* d = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
+    out += "|" + std::string(static_cast<const char*>(d), len);
+  }
+  return out;
+}
+
+// ---- the batch ---------------------------------------------------------------------------------
+
+// BATCH_BEGIN, requests, BATCH_END. Only the last request asks for an ack: the kernel reports
+// every failing request anyway and processes the whole batch before answering, so one ack (or
+// the errors before it) tells the outcome without an ack per message.
+class Batch {
+public:
+  explicit Batch(uint32_t seq) : firstSeq_(seq), nextSeq_(seq) {
+    reserve(256);
+    nftnl_batch_begin(at(), nextSeq_++);
+    commit();
+  }
+
+  nlmsghdr* add(uint16_t type, uint16_t flags, std::string what, size_t maxLen = 4096) {
+    commitPending();
+    reserve(maxLen);
+    offsets_.push_back(used_);
+    what_.push_back(std::move(what));
+    pending_ = true;
+    return nftnl_nlmsg_build_hdr(at(), type, NFPROTO_INET, flags, nextSeq_++);
+  }
+
+  void finish() {
+    commitPending();
+    if (!offsets_.empty()) {
+      reinterpret_cast<nlmsghdr*>(buf_.data() + offsets_.back())->nlmsg_flags |= NLM_F_ACK;
+    }
+    reserve(256);
+    nftnl_batch_end(at(), nextSeq_);
+    commit();
+  }
+
+  size_t requests() const { return offsets_.size(); }
+  const char* data() const { return buf_.data(); }
+  size_t size() const { return used_; }
+  uint32_t firstRequestSeq() const { return firstSeq_ + 1; }
+  uint32_t lastRequestSeq() const { return firstSeq_ + static_cast<uint32_t>(offsets_.size()); }
+  std::string what(uint32_t seq) const {
+    size_t i = seq - firstRequestSeq();
+    return seq >= firstRequestSeq() && i < what_.size() ? what_[i] : "batch";
+  }
+
+private:
+  char* at() { return buf_.data() + used_; }
+  void commit() { used_ += NLMSG_ALIGN(reinterpret_cast<nlmsghdr*>(at())->nlmsg_len); }
+  void commitPending() {
+    if (pending_) {
+      commit();
+      pending_ = false;
+    }
+  }
+  void reserve(size_t maxLen) {
+    if (buf_.size() < used_ + maxLen) {
+      buf_.resize(std::max(buf_.size() * 2, used_ + maxLen));
+    }
+  }
+
+  std::vector<char> buf_;
+  size_t used_ = 0;
+  bool pending_ = false;
+  uint32_t firstSeq_;
+  uint32_t nextSeq_;
+  std::vector<size_t> offsets_;
+  std::vector<std::string> what_;
+};
+
+} // namespace
+
+// ---- the socket --------------------------------------------------------------------------------
+
+class NftSocket {
+public:
+  ~NftSocket() {
+    if (sock_ != nullptr) {
+      mnl_socket_close(sock_);
+    }
+  }
+
+  Status open() {
+    sock_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+    if (sock_ == nullptr) {
+      return errnoStatus("opening nfnetlink socket", errno);
+    }
+    if (mnl_socket_bind(sock_, 0, MNL_SOCKET_AUTOPID) < 0) {
+      return errnoStatus("binding nfnetlink socket", errno);
+    }
+    int one = 1;
+    (void)mnl_socket_setsockopt(sock_, NETLINK_CAP_ACK, &one, sizeof(one));
+    (void)mnl_socket_setsockopt(sock_, NETLINK_EXT_ACK, &one, sizeof(one));
+    timeval tv{10, 0};
+    int fd = mnl_socket_get_fd(sock_);
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int rcv = 8 << 20;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
+    portid_ = mnl_socket_get_portid(sock_);
+    seq_ = static_cast<uint32_t>(time(nullptr));
+    return {};
+  }
+
+  uint32_t nextSeq(uint32_t count) {
+    uint32_t s = seq_;
+    seq_ += count;
+    return s;
+  }
+
+  // A get or dump; `onMsg` sees every answer. 0 or the errno.
+  int request(uint16_t type, uint16_t flags, const std::function<void(nlmsghdr*)>& build,
+              const std::function<void(const nlmsghdr*)>& onMsg) {
+    std::vector<char> out(MNL_SOCKET_BUFFER_SIZE);
+    uint32_t seq = nextSeq(1);
+    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(out.data(), type, NFPROTO_INET, flags, seq);
+    build(nlh);
+    if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) {
+      return errno;
+    }
+    std::vector<char> in(kRecvBuffer);
+    struct Ctx {
+      const std::function<void(const nlmsghdr*)>* onMsg;
+    } ctx{&onMsg};
+    mnl_cb_t cb = [](const nlmsghdr* m, void* data) -> int {
+      (*static_cast<Ctx*>(data)->onMsg)(m);
+      return MNL_CB_OK;
+    };
+    for (;;) {
+      ssize_t n = mnl_socket_recvfrom(sock_, in.data(), in.size());
+      if (n < 0) {
+        return errno;
+      }
+      int ret = mnl_cb_run(in.data(), static_cast<size_t>(n), seq, portid_, cb, &ctx);
+      if (ret < 0) {
+        return errno;
+      }
+      if (ret == MNL_CB_STOP) {
+        return 0;
+      }
+    }
+  }
+
+  Status send(const Batch& batch) {
+    int fd = mnl_socket_get_fd(sock_);
+    int want = static_cast<int>(std::max<size_t>(batch.size() * 2, 1 << 20));
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want));
+    if (mnl_socket_sendto(sock_, batch.data(), batch.size()) < 0) {
+      return errnoStatus("sending nftables batch", errno);
+    }
+    std::vector<char> in(kRecvBuffer);
+    Status first;
+    for (;;) {
+      ssize_t n = mnl_socket_recvfrom(sock_, in.data(), in.size());
+      if (n < 0) {
+        return errnoStatus("waiting for the nftables ack", errno);
+      }
+      int len = static_cast<int>(n);
+      for (auto* m = reinterpret_cast<nlmsghdr*>(in.data()); mnl_nlmsg_ok(m, len);
+           m = mnl_nlmsg_next(m, &len)) {
+        if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_pid != portid_) {
+          continue;
+        }
+        const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
+        if (err->error != 0 && first.isOk()) {
+          std::string text = std::strerror(-err->error);
+          std::string extack = extackMessage(m);
+          if (!extack.empty()) {
+            text += " (" + extack + ")";
+          }
+          first = Status(Code::Internal, "nftables: " + batch.what(m->nlmsg_seq) + ": " + text);
+        }
+        if (m->nlmsg_seq < batch.firstRequestSeq() || m->nlmsg_seq >= batch.lastRequestSeq()) {
+          return first;
+        }
+      }
+    }
+  }
+
+private:
+  static constexpr size_t kRecvBuffer = 1 << 18;
+
+  static Status errnoStatus(const std::string& what, int err) {
+    return Status(Code::Internal, what + ": " + std::strerror(err));
+  }
+
+  static std::string extackMessage(const nlmsghdr* m) {
+    if ((m->nlmsg_flags & NLM_F_ACK_TLVS) == 0) {
+      return "";
+    }
+    size_t offset = sizeof(nlmsgerr);
+    if ((m->nlmsg_flags & NLM_F_CAPPED) == 0) {
+      const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
+      offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
+    }
+    std::string msg;
+    mnl_attr_parse(
+        m, static_cast<unsigned>(offset),
+        [](const nlattr* a, void* data) -> int {
+          if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG) {
+            *static_cast<std::string*>(data) = mnl_attr_get_str(a);
+          }
+          return MNL_CB_OK;
+        },
+        &msg);
+    return msg;
+  }
+
+  mnl_socket* sock_ = nullptr;
+  uint32_t portid_ = 0;
+  uint32_t seq_ = 0;
+};
+
+namespace {
+
+// ---- message builders --------------------------------------------------------------------------
+
+void tableMsg(Batch& b, uint16_t type, uint16_t flags, const char* verb) {
+  TablePtr t(nftnl_table_alloc());
+  nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTable.c_str());
+  nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
+  nlmsghdr* nlh = b.add(type, flags, std::string(verb) + " table inet " + kTable);
+  nftnl_table_nlmsg_build_payload(nlh, t.get());
+}
+
+SetPtr setObject(const std::string& name) {
+  SetPtr s(nftnl_set_alloc());
+  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTable.c_str());
+  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name.c_str());
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
+  return s;
+}
+
+void setUdata(nftnl_set* s, uint32_t byteorder, bool merge) {
+  UdataPtr u(nftnl_udata_buf_alloc(64));
+  if (byteorder != 0) {
+    nftnl_udata_put_u32(u.get(), NFTNL_UDATA_SET_KEYBYTEORDER, byteorder);
+  }
+  if (merge) {
+    nftnl_udata_put_u32(u.get(), NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
+  }
+  if (nftnl_udata_buf_len(u.get()) > 0) {
+    nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u.get()),
+                       nftnl_udata_buf_len(u.get()));
+  }
+}
+
+void newSetMsg(Batch& b, const std::string& name, const SetState& st, uint32_t id) {
+  SetPtr s = setObject(name);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, setFlags(st));
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, setKeyType(st));
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, setKeyLen(st));
+  nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
+  if (st.isMap) {
+    nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+    setUdata(s.get(), kByteorderHost, false);
+  } else {
+    setUdata(s.get(), kByteorderBig, st.autoMerge);
+  }
+  nlmsghdr* nlh = b.add(NFT_MSG_NEWSET, NLM_F_CREATE, "add set " + name);
+  nftnl_set_nlmsg_build_payload(nlh, s.get());
+}
+
+void anonSetMsgs(Batch& b, const AnonSet& a) {
+  SetPtr s = setObject("__set%d");
+  nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, a.flags);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, a.keyType);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, a.keyLen);
+  nftnl_set_set_u32(s.get(), NFTNL_SET_ID, a.id);
+  setUdata(s.get(), (a.flags & NFT_SET_INTERVAL) != 0 ? kByteorderBig : 0, false);
+  nlmsghdr* nlh = b.add(NFT_MSG_NEWSET, NLM_F_CREATE, "add anonymous set");
+  nftnl_set_nlmsg_build_payload(nlh, s.get());
+  SetPtr e = setObject("__set%d");
+  nftnl_set_set_u32(e.get(), NFTNL_SET_ID, a.id);
+  for (const auto& g : a.elems) {
+    nftnl_set_elem* el = nftnl_set_elem_alloc();
+    nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, g.key.data(), static_cast<uint32_t>(g.key.size()));
+    nftnl_set_elem_add(e.get(), el);
+    if ((a.flags & NFT_SET_INTERVAL) != 0 && !g.keyEnd.empty()) {
+      nftnl_set_elem* end = nftnl_set_elem_alloc();
+      nftnl_set_elem_set(end, NFTNL_SET_ELEM_KEY, g.keyEnd.data(),
+                         static_cast<uint32_t>(g.keyEnd.size()));
+      nftnl_set_elem_set_u32(end, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+      nftnl_set_elem_add(e.get(), end);
+    }
+  }
+  nlmsghdr* enlh = b.add(NFT_MSG_NEWSETELEM, NLM_F_CREATE, "add anonymous set elements",
+                         512 + a.elems.size() * 96);
+  nftnl_set_elems_nlmsg_build_payload(enlh, e.get());
+}
+
+// Element messages for `groups` of set `name` (add or delete), chunked.
+size_t elemMsgs(Batch& b, const std::string& name, const SetState& st, uint32_t setId, bool add,
+                const std::vector<const ElemGroup*>& groups) {
+  size_t kernelElems = 0;
+  for (size_t start = 0; start < groups.size(); start += kElementsPerMessage) {
+    size_t end = std::min(groups.size(), start + kElementsPerMessage);
+    SetPtr s = setObject(name);
+    if (setId != 0) {
+      nftnl_set_set_u32(s.get(), NFTNL_SET_ID, setId);
+    }
+    for (size_t i = start; i < end; ++i) {
+      const ElemGroup& g = *groups[i];
+      nftnl_set_elem* e = nftnl_set_elem_alloc();
+      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, g.key.data(), static_cast<uint32_t>(g.key.size()));
+      if (st.isMap) {
+        nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, static_cast<uint32_t>(NFT_JUMP));
+        nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, g.chain.c_str());
+      }
+      if (st.kind == SetKind::Interval && !st.isMap && g.keyEnd.empty() && add) {
+        // Open-ended range: nft marks its start so that listings show the range.
+        UdataPtr u(nftnl_udata_buf_alloc(32));
+        nftnl_udata_put_u32(u.get(), NFTNL_UDATA_SET_ELEM_FLAGS, NFTNL_SET_ELEM_F_INTERVAL_OPEN);
+        nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u.get()),
+                           nftnl_udata_buf_len(u.get()));
+      }
+      nftnl_set_elem_add(s.get(), e);
+      ++kernelElems;
+      if (!g.keyEnd.empty()) {
+        nftnl_set_elem* en = nftnl_set_elem_alloc();
+        nftnl_set_elem_set(en, NFTNL_SET_ELEM_KEY, g.keyEnd.data(),
+                           static_cast<uint32_t>(g.keyEnd.size()));
+        nftnl_set_elem_set_u32(en, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+        nftnl_set_elem_add(s.get(), en);
+        ++kernelElems;
+      }
+    }
+    nlmsghdr* nlh = b.add(add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE : 0,
+                          std::string(add ? "add" : "delete") + " elements of " + name,
+                          512 + (end - start) * 160);
+    nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
+  }
+  (void)kernelElems;
+  return groups.size();
+}
+
+void delSetMsg(Batch& b, const std::string& name) {
+  SetPtr s = setObject(name);
+  nlmsghdr* nlh = b.add(NFT_MSG_DELSET, 0, "delete set " + name);
+  nftnl_set_nlmsg_build_payload(nlh, s.get());
+}
+
+ChainPtr chainObject(const std::string& name) {
+  ChainPtr c(nftnl_chain_alloc());
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTable.c_str());
+  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, name.c_str());
+  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+  return c;
+}
+
+void newChainMsg(Batch& b, const std::string& name, const ChainState& st) {
+  ChainPtr c = chainObject(name);
+  if (st.kind == ChainKind::Base) {
+    nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "filter");
+    nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, NF_INET_FORWARD);
+    nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, 0);
+    nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+  }
+  UdataPtr u(nftnl_udata_buf_alloc(NFTNL_UDATA_COMMENT_MAXLEN + 16));
+  nftnl_udata_put_strz(u.get(), NFTNL_UDATA_CHAIN_COMMENT, ("caracal:" + st.hash).c_str());
+  nftnl_chain_set_data(c.get(), NFTNL_CHAIN_USERDATA, nftnl_udata_buf_data(u.get()),
+                       nftnl_udata_buf_len(u.get()));
+  nlmsghdr* nlh = b.add(NFT_MSG_NEWCHAIN, NLM_F_CREATE, "add chain " + name);
+  nftnl_chain_nlmsg_build_payload(nlh, c.get());
+}
+
+void delChainMsg(Batch& b, const std::string& name) {
+  ChainPtr c = chainObject(name);
+  nlmsghdr* nlh = b.add(NFT_MSG_DELCHAIN, 0, "delete chain " + name);
+  nftnl_chain_nlmsg_build_payload(nlh, c.get());
+}
+
+void flushChainMsg(Batch& b, const std::string& name) {
+  RulePtr r(nftnl_rule_alloc());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, kTable.c_str());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, name.c_str());
+  nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
+  nlmsghdr* nlh = b.add(NFT_MSG_DELRULE, 0, "flush chain " + name);
+  nftnl_rule_nlmsg_build_payload(nlh, r.get());
+}
+
+void ruleMsgs(Batch& b, const std::string& chain,
+              std::vector<std::unique_ptr<RuleBuilder>>& rules) {
+  for (size_t i = 0; i < rules.size(); ++i) {
+    for (const auto& a : rules[i]->anon()) {
+      anonSetMsgs(b, a);
+    }
+    nlmsghdr* nlh = b.add(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
+                          "add rule " + std::to_string(i) + " to chain " + chain, 8192);
+    nftnl_rule_nlmsg_build_payload(nlh, rules[i]->rule());
+  }
+}
+
+std::vector<std::string> nftRuleLines(ForwardDefault d) {
+  return {
+      "ct state established,related accept",
+      "ct state invalid drop",
+      "iifname vmap @" + std::string(kNftFromEndpointMap),
+      "oifname vmap @" + std::string(kNftToEndpointMap),
+      "meta mark & " + hexValue(kMarkAccept, 8) + " == " + hexValue(kMarkAccept, 8) + " accept",
+      std::string(d == ForwardDefault::Accept ? "accept" : "drop") +
+          " comment \"no endpoint chain decided\"",
+  };
+}
+
+} // namespace
+
+NftSetSpec nftSetSpec(const SetDecl& decl) {
+  NftSetSpec s;
+  s.name = decl.ref.name;
+  s.kind = decl.ref.kind;
+  s.ipVersion = decl.ref.ipVersion;
+  s.autoMerge = decl.ref.kind == SetKind::Interval && !decl.nets.empty();
+  for (const auto& n : decl.nets) {
+    s.elements.push_back(n.masked().str());
+  }
+  return s;
+}
+
+std::vector<std::string> nftForwardRules(ForwardDefault d) { return nftRuleLines(d); }
+
+// ---- NftPolicyTable ----------------------------------------------------------------------------
+
+NftPolicyTable::NftPolicyTable(std::unique_ptr<NftSocket> sock) : sock_(std::move(sock)) {}
+NftPolicyTable::~NftPolicyTable() = default;
+
+Result<std::unique_ptr<NftPolicyTable>> NftPolicyTable::open(const std::string& netnsPath) {
+  auto sock = std::make_unique<NftSocket>();
+  if (netnsPath.empty()) {
+    RETURN_IF_ERROR(sock->open());
+  } else {
+    int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int target = ::open(netnsPath.c_str(), O_RDONLY | O_CLOEXEC);
+    if (self < 0 || target < 0) {
+      int err = errno;
+      if (self >= 0) {
+        ::close(self);
+      }
+      if (target >= 0) {
+        ::close(target);
+      }
+      return Status(Code::Unavailable,
+                    "opening network namespace " + netnsPath + ": " + std::strerror(err));
+    }
+    Status st;
+    if (::setns(target, CLONE_NEWNET) != 0) {
+      st = Status(Code::Unavailable, "entering " + netnsPath + ": " + std::strerror(errno));
+    } else {
+      st = sock->open();
+      if (::setns(self, CLONE_NEWNET) != 0) {
+        // The thread would stay in the wrong namespace: nothing sane can go on.
+        std::abort();
+      }
+    }
+    ::close(self);
+    ::close(target);
+    RETURN_IF_ERROR(st);
+  }
+  return std::unique_ptr<NftPolicyTable>(new NftPolicyTable(std::move(sock)));
+}
+
+Status NftPolicyTable::apply(const NftDesired& desired) {
+  return write(desired, needResync_ || record_ == nullptr);
+}
+
+Status NftPolicyTable::resync(const NftDesired& desired) { return write(desired, true); }
+
+Status NftPolicyTable::remove() {
+  Batch b(sock_->nextSeq(8));
+  // Adding first makes the delete unable to fail when the table is absent.
+  tableMsg(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+  tableMsg(b, NFT_MSG_DELTABLE, 0, "delete");
+  b.finish();
+  Status st = sock_->send(b);
+  record_.reset();
+  needResync_ = true;
+  return st.isOk() ? st : st.withContext("removing table inet " + kTable);
+}
+
+namespace {
+
+// Reads table inet caracal into a Record. `rebuild` is set when something cannot be repaired by
+// element and chain updates (a set of another type, a foreign base chain): the table is then
+// re-created.
+Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild) {
+  rec = Record{};
+  rebuild = false;
+  auto fail = [](const std::string& what, int err) {
+    return Status(Code::Internal,
+                  "reading table inet " + kTable + " " + what + ": " + std::strerror(err));
+  };
+  int err = sock.request(
+      NFT_MSG_GETTABLE, NLM_F_ACK,
+      [](nlmsghdr* nlh) {
+        TablePtr t(nftnl_table_alloc());
+        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTable.c_str());
+        nftnl_table_nlmsg_build_payload(nlh, t.get());
+      },
+      [](const nlmsghdr*) {});
+  if (err == ENOENT) {
+    return {};
+  }
+  if (err != 0) {
+    return fail("", err);
+  }
+  rec.tableExists = true;
+
+  // Chains.
+  struct Seen {
+    bool base = false;
+    bool baseOk = false;
+  };
+  std::map<std::string, Seen> chains;
+  err = sock.request(
+      NFT_MSG_GETCHAIN, NLM_F_DUMP,
+      [](nlmsghdr* nlh) {
+        ChainPtr c(nftnl_chain_alloc());
+        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTable.c_str());
+        nftnl_chain_nlmsg_build_payload(nlh, c.get());
+      },
+      [&](const nlmsghdr* m) {
+        ChainPtr c(nftnl_chain_alloc());
+        if (nftnl_chain_nlmsg_parse(m, c.get()) != 0 ||
+            kTable != nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE)) {
+          return;
+        }
+        Seen s;
+        s.base = nftnl_chain_is_set(c.get(), NFTNL_CHAIN_HOOKNUM);
+        if (s.base) {
+          const char* type = nftnl_chain_is_set(c.get(), NFTNL_CHAIN_TYPE)
+                                 ? nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TYPE)
+                                 : "";
+          s.baseOk = nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_HOOKNUM) == NF_INET_FORWARD &&
+                     nftnl_chain_get_s32(c.get(), NFTNL_CHAIN_PRIO) == 0 &&
+                     std::strcmp(type, "filter") == 0 &&
+                     nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_POLICY) == NF_ACCEPT;
+        }
+        chains[nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME)] = s;
+      });
+  if (err != 0) {
+    return fail("chains", err);
+  }
+
+  // Rules, grouped by chain.
+  std::map<std::string, std::vector<std::string>> rules;
+  std::map<std::string, std::vector<std::string>> jumps;
+  err = sock.request(
+      NFT_MSG_GETRULE, NLM_F_DUMP,
+      [](nlmsghdr* nlh) {
+        RulePtr r(nftnl_rule_alloc());
+        nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, kTable.c_str());
+        nftnl_rule_nlmsg_build_payload(nlh, r.get());
+      },
+      [&](const nlmsghdr* m) {
+        RulePtr r(nftnl_rule_alloc());
+        if (nftnl_rule_nlmsg_parse(m, r.get()) != 0 ||
+            kTable != nftnl_rule_get_str(r.get(), NFTNL_RULE_TABLE)) {
+          return;
+        }
+        std::string chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN);
+        rules[chain].push_back(ruleFingerprint(r.get()));
+        std::unique_ptr<nftnl_expr_iter, FreeExprIter> it(nftnl_expr_iter_create(r.get()));
+        for (nftnl_expr* e = nftnl_expr_iter_next(it.get()); e != nullptr;
+             e = nftnl_expr_iter_next(it.get())) {
+          if (std::strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "immediate") == 0 &&
+              nftnl_expr_is_set(e, NFTNL_EXPR_IMM_CHAIN)) {
+            jumps[chain].push_back(nftnl_expr_get_str(e, NFTNL_EXPR_IMM_CHAIN));
+          }
+        }
+      });
+  if (err != 0) {
+    return fail("rules", err);
+  }
+
+  // Sets (named only).
+  struct SetHead {
+    uint32_t flags = 0, keyType = 0, keyLen = 0;
+  };
+  std::map<std::string, SetHead> sets;
+  err = sock.request(
+      NFT_MSG_GETSET, NLM_F_DUMP,
+      [](nlmsghdr* nlh) {
+        SetPtr s(nftnl_set_alloc());
+        nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTable.c_str());
+        nftnl_set_nlmsg_build_payload(nlh, s.get());
+      },
+      [&](const nlmsghdr* m) {
+        SetPtr s(nftnl_set_alloc());
+        if (nftnl_set_nlmsg_parse(m, s.get()) != 0 ||
+            kTable != nftnl_set_get_str(s.get(), NFTNL_SET_TABLE)) {
+          return;
+        }
+        SetHead h;
+        h.flags = nftnl_set_is_set(s.get(), NFTNL_SET_FLAGS)
+                      ? nftnl_set_get_u32(s.get(), NFTNL_SET_FLAGS)
+                      : 0;
+        if ((h.flags & NFT_SET_ANONYMOUS) != 0) {
+          return;
+        }
+        h.keyType = nftnl_set_get_u32(s.get(), NFTNL_SET_KEY_TYPE);
+        h.keyLen = nftnl_set_get_u32(s.get(), NFTNL_SET_KEY_LEN);
+        sets[nftnl_set_get_str(s.get(), NFTNL_SET_NAME)] = h;
+      });
+  if (err != 0) {
+    return fail("sets", err);
+  }
+
+  for (const auto& [name, head] : sets) {
+    SetState st;
+    auto want = plan.sets.find(name);
+    if (want != plan.sets.end()) {
+      const SetState& w = *want->second;
+      uint32_t keepFlags = NFT_SET_MAP | NFT_SET_INTERVAL;
+      if ((head.flags & keepFlags) != setFlags(w) || head.keyType != setKeyType(w) ||
+          head.keyLen != setKeyLen(w)) {
+        rebuild = true;
+        return {};
+      }
+      st.kind = w.kind;
+      st.ipVersion = w.ipVersion;
+      st.autoMerge = w.autoMerge;
+      st.isMap = w.isMap;
+    } else {
+      st.isMap = (head.flags & NFT_SET_MAP) != 0;
+      st.kind = (head.flags & NFT_SET_INTERVAL) != 0 ? SetKind::Interval : SetKind::Addr;
+    }
+    struct Raw {
+      Bytes key;
+      bool end = false;
+      std::string chain;
+    };
+    std::vector<Raw> raw;
+    err = sock.request(
+        NFT_MSG_GETSETELEM, NLM_F_DUMP,
+        [&](nlmsghdr* nlh) { nftnl_set_elems_nlmsg_build_payload(nlh, setObject(name).get()); },
+        [&](const nlmsghdr* m) {
+          SetPtr s(nftnl_set_alloc());
+          if (nftnl_set_elems_nlmsg_parse(m, s.get()) != 0) {
+            return;
+          }
+          std::unique_ptr<nftnl_set_elems_iter, FreeElemIter> it(
+              nftnl_set_elems_iter_create(s.get()));
+          for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it.get()); e != nullptr;
+               e = nftnl_set_elems_iter_next(it.get())) {
+            Raw r;
+            uint32_t len = 0;
+            const void* k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+            if (k != nullptr) {
+              r.key.assign(static_cast<const char*>(k), len);
+            }
+            r.end =
+                nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
+                (nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) & NFT_SET_ELEM_INTERVAL_END) != 0;
+            if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) {
+              r.chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+            }
+            if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT) &&
+                static_cast<int>(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT)) != NFT_JUMP) {
+              r.chain = "\x01verdict"; // never desired: removed by the diff
+            }
+            raw.push_back(std::move(r));
+          }
+        });
+    if (err != 0) {
+      return fail("elements of " + name, err);
+    }
+    if (st.kind == SetKind::Interval && !st.isMap) {
+      std::sort(raw.begin(), raw.end(), [](const Raw& a, const Raw& b) {
+        return a.key != b.key ? a.key < b.key : a.end > b.end;
+      });
+      std::optional<Bytes> open;
+      for (const auto& r : raw) {
+        if (!r.end) {
+          if (open) {
+            // Two starts in a row: keep both as open groups; the diff removes what is unwanted.
+            ElemGroup g;
+            g.key = *open;
+            st.elems[groupId(g)] = g;
+          }
+          open = r.key;
+        } else if (open) {
+          ElemGroup g;
+          g.key = *open;
+          g.keyEnd = r.key;
+          st.elems[groupId(g)] = g;
+          open.reset();
+        }
+      }
+      if (open) {
+        ElemGroup g;
+        g.key = *open;
+        st.elems[groupId(g)] = g;
+      }
+    } else {
+      for (const auto& r : raw) {
+        ElemGroup g;
+        g.key = r.key;
+        g.chain = r.chain;
+        st.elems[groupId(g)] = g;
+      }
+    }
+    rec.sets[name] = std::make_shared<const SetState>(std::move(st));
+  }
+
+  // Chains: compare each desired chain's rules with the kernel's.
+  uint32_t scratchIds = 0;
+  std::map<std::string, uint32_t> noIds;
+  for (const auto& [name, seen] : chains) {
+    ChainState cs;
+    auto want = plan.chains.find(name);
+    cs.jumps = jumps[name];
+    if (want == plan.chains.end()) {
+      cs.kind = ChainKind::Unknown;
+      if (seen.base) {
+        rebuild = true; // a base chain we do not own: start over
+        return {};
+      }
+      rec.chains[name] = std::move(cs);
+      continue;
+    }
+    const PlannedChain& pc = want->second;
+    if (seen.base != (pc.state.kind == ChainKind::Base) || (seen.base && !seen.baseOk)) {
+      rebuild = true;
+      return {};
+    }
+    cs.kind = pc.state.kind;
+    cs.mapName = pc.state.mapName;
+    cs.iface = pc.state.iface;
+    ChainRules builder(name, &scratchIds, &plan.sets, &noIds);
+    auto built = builder.build(pc);
+    if (!built) {
+      return built.error();
+    }
+    std::vector<std::string> wantPrints;
+    for (auto& rb : *built) {
+      wantPrints.push_back(ruleFingerprint(rb->rule()));
+    }
+    cs.hash = wantPrints == rules[name] ? pc.state.hash : "";
+    rec.chains[name] = std::move(cs);
+  }
+  return {};
+}
+
+} // namespace
+
+Status NftPolicyTable::write(const NftDesired& desired, bool readBack) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto fresh = std::make_unique<PlanCache>();
+  if (cache_ == nullptr) {
+    cache_ = std::make_unique<PlanCache>();
+  }
+  auto planned = makePlan(desired, *cache_, *fresh);
+  cache_ = std::move(fresh); // a memo of the input only: valid whatever happens next
+  if (!planned) {
+    return planned.error();
+  }
+  Plan& plan = *planned;
+
+  Record cur;
+  bool rebuild = false;
+  if (readBack || record_ == nullptr) {
+    RETURN_IF_ERROR(readRecord(*sock_, plan, cur, rebuild));
+    ++stats_.resyncs;
+  } else {
+    cur = *record_;
+  }
+
+  Batch b(sock_->nextSeq(1u << 20));
+  if (rebuild) {
+    tableMsg(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+    tableMsg(b, NFT_MSG_DELTABLE, 0, "delete");
+    cur = Record{};
+  }
+  if (!cur.tableExists) {
+    tableMsg(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+  }
+  size_t elemsAdded = 0;
+  size_t elemsRemoved = 0;
+  size_t chainsWritten = 0;
+  size_t chainsDeleted = 0;
+  size_t rulesWritten = 0;
+
+  // 1. Sets: new ones, then element removals and additions (maps later, around the chains).
+  std::map<std::string, uint32_t> newSetIds;
+  for (const auto& [name, want] : plan.sets) {
+    auto it = cur.sets.find(name);
+    if (it != cur.sets.end() &&
+        (setFlags(*it->second) != setFlags(*want) || setKeyType(*it->second) != setKeyType(*want) ||
+         setKeyLen(*it->second) != setKeyLen(*want) || it->second->autoMerge != want->autoMerge)) {
+      return Status(Code::Invalid, "set " + name + ": desired as " + keyTypeDesc(*want) +
+                                       " but written as " + keyTypeDesc(*it->second) +
+                                       " (a set keeps its type; use a new name)");
+    }
+    if (it == cur.sets.end()) {
+      uint32_t id = ++anonSetCounter_;
+      newSetIds[name] = id;
+      newSetMsg(b, name, *want, id);
+    }
+  }
+  auto diffElems = [&](const std::string& name, bool adds, const std::set<std::string>& force) {
+    const SetState& want = *plan.sets.at(name);
+    auto it = cur.sets.find(name);
+    if (it != cur.sets.end() && it->second == plan.sets.at(name) && force.empty()) {
+      return; // the very contents written last time
+    }
+    std::vector<const ElemGroup*> groups;
+    if (adds) {
+      for (const auto& [id, g] : want.elems) {
+        if (it == cur.sets.end() || !it->second->elems.count(id) || force.count(id)) {
+          groups.push_back(&g);
+        }
+      }
+    } else if (it != cur.sets.end()) {
+      for (const auto& [id, g] : it->second->elems) {
+        if (!want.elems.count(id) || force.count(id)) {
+          groups.push_back(&g);
+        }
+      }
+    }
+    if (groups.empty()) {
+      return;
+    }
+    auto sid = newSetIds.find(name);
+    size_t n = elemMsgs(b, name, want, sid == newSetIds.end() ? 0 : sid->second, adds, groups);
+    (adds ? elemsAdded : elemsRemoved) += n;
+  };
+  for (const auto& [name, want] : plan.sets) {
+    if (!want->isMap) {
+      diffElems(name, false, {});
+      diffElems(name, true, {});
+    }
+  }
+
+  // 2. What happens to each chain.
+  enum class Op { Keep, Create, Recreate, Refill };
+  std::map<std::string, Op> ops;
+  std::set<std::string> referenced;
+  for (const auto& [name, cs] : cur.chains) {
+    for (const auto& j : cs.jumps) {
+      referenced.insert(j);
+    }
+  }
+  std::map<std::string, std::set<std::string>> forcedMapElems;
+  for (const auto& [name, pc] : plan.chains) {
+    auto it = cur.chains.find(name);
+    Op op = Op::Keep;
+    if (it == cur.chains.end()) {
+      op = Op::Create;
+    } else if (it->second.hash != pc.state.hash) {
+      if (pc.state.kind == ChainKind::Base || referenced.count(name)) {
+        op = Op::Refill;
+      } else {
+        op = Op::Recreate;
+      }
+    }
+    ops[name] = op;
+    if (op == Op::Recreate && pc.state.kind == ChainKind::Endpoint) {
+      const SetState& map = *plan.sets.at(pc.state.mapName);
+      for (const auto& [id, g] : map.elems) {
+        if (g.chain == name) {
+          auto cm = cur.sets.find(pc.state.mapName);
+          if (cm != cur.sets.end() && cm->second->elems.count(id)) {
+            forcedMapElems[pc.state.mapName].insert(id);
+          }
+        }
+      }
+    }
+  }
+
+  // Build every rule to write before anything else can fail.
+  std::map<std::string, std::vector<std::unique_ptr<RuleBuilder>>> built;
+  for (const auto& [name, op] : ops) {
+    if (op == Op::Keep) {
+      continue;
+    }
+    ChainRules cr(name, &anonSetCounter_, &plan.sets, &newSetIds);
+    auto rules = cr.build(plan.chains.at(name));
+    if (!rules) {
+      return rules.error();
+    }
+    built[name] = std::move(*rules);
+  }
+
+  // 3. Map element removals (removed endpoints, re-created endpoint chains).
+  for (std::string_view m : {kNftFromEndpointMap, kNftToEndpointMap}) {
+    diffElems(std::string(m), false, forcedMapElems[std::string(m)]);
+  }
+  // 4. Chains to create (policy chains first: endpoint chains jump to them), re-create.
+  auto chainHeads = [&](ChainKind kind) {
+    for (const auto& [name, op] : ops) {
+      const ChainState& st = plan.chains.at(name).state;
+      if (st.kind != kind) {
+        continue;
+      }
+      if (op == Op::Recreate) {
+        delChainMsg(b, name);
+      }
+      if (op == Op::Create || op == Op::Recreate) {
+        newChainMsg(b, name, st);
+      }
+    }
+  };
+  chainHeads(ChainKind::Policy);
+  chainHeads(ChainKind::Endpoint);
+  // 5. Rules: policy chains, endpoint chains, then the base chain (it needs the maps).
+  for (ChainKind kind : {ChainKind::Policy, ChainKind::Endpoint, ChainKind::Base}) {
+    if (kind == ChainKind::Base) {
+      chainHeads(ChainKind::Base);
+    }
+    for (auto& [name, rules] : built) {
+      if (plan.chains.at(name).state.kind != kind) {
+        continue;
+      }
+      if (ops[name] == Op::Refill) {
+        flushChainMsg(b, name);
+      }
+      ruleMsgs(b, name, rules);
+      rulesWritten += rules.size();
+      ++chainsWritten;
+    }
+  }
+  // 6. Map element additions.
+  for (std::string_view m : {kNftFromEndpointMap, kNftToEndpointMap}) {
+    diffElems(std::string(m), true, forcedMapElems[std::string(m)]);
+  }
+  // 7. Removed chains: chains of unknown content are flushed first (they may jump to each
+  // other), then endpoint chains are deleted before the policy chains they jump to.
+  std::vector<std::string> gone[4];
+  for (const auto& [name, cs] : cur.chains) {
+    if (!plan.chains.count(name)) {
+      gone[static_cast<int>(cs.kind)].push_back(name);
+    }
+  }
+  for (const auto& name : gone[static_cast<int>(ChainKind::Unknown)]) {
+    flushChainMsg(b, name);
+  }
+  for (ChainKind kind : {ChainKind::Unknown, ChainKind::Endpoint, ChainKind::Policy}) {
+    for (const auto& name : gone[static_cast<int>(kind)]) {
+      delChainMsg(b, name);
+      ++chainsDeleted;
+    }
+  }
+  // 8. Removed sets (nothing refers to them any more).
+  for (const auto& [name, st] : cur.sets) {
+    if (!plan.sets.count(name)) {
+      delSetMsg(b, name);
+    }
+  }
+
+  stats_.lastBatchMessages = b.requests();
+  stats_.lastElementsAdded = elemsAdded;
+  stats_.lastElementsRemoved = elemsRemoved;
+  stats_.lastChainsWritten = chainsWritten;
+  stats_.lastChainsDeleted = chainsDeleted;
+  stats_.lastRulesWritten = rulesWritten;
+  if (b.requests() > 0) {
+    b.finish();
+    Status st = sock_->send(b);
+    ++stats_.batches;
+    stats_.messages += b.requests();
+    if (!st.isOk()) {
+      needResync_ = true;
+      return st.withContext("writing table inet " + kTable);
+    }
+  }
+  auto rec = std::make_unique<Record>();
+  rec->tableExists = true;
+  rec->sets = std::move(plan.sets);
+  for (auto& [name, pc] : plan.chains) {
+    rec->chains[name] = std::move(pc.state);
+  }
+  record_ = std::move(rec);
+  needResync_ = false;
+  stats_.lastApplyMicros = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+  return {};
+}
+
+} // namespace caracal::policy

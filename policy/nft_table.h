@@ -1,0 +1,130 @@
+#pragma once
+// The kernel writer of the nftables policy dataplane: programs `table inet caracal`
+// (dataplane-nftables.md) through libnftnl/libmnl netlink batches, never through the nft binary.
+//
+// The caller hands over the whole desired state (NftDesired): named sets with their elements,
+// policy/profile chains (PolicyChain), endpoint chains (EndpointChainSpec). The writer adds the
+// fixed parts itself:
+//   map from-endpoint { type ifname : verdict }   iifname -> jump fw-<iface>  (Egress specs)
+//   map to-endpoint   { type ifname : verdict }   oifname -> jump tw-<iface>  (Ingress specs)
+//   chain forward (filter hook forward priority 0, policy accept):
+//     ct state established,related accept
+//     ct state invalid drop
+//     iifname vmap @from-endpoint
+//     oifname vmap @to-endpoint
+//     meta mark & 0x00010000 == 0x00010000 accept
+//     accept | drop        (ForwardDefault: traffic no endpoint chain allowed or owned)
+// Rules are the expressions nft itself generates for the text of nft_render.h, so
+// `nft list table inet caracal` shows the same rules as loading renderNftTable() with `nft -f`.
+//
+// apply() diffs the desired state against the writer's own record of what it last wrote and sends
+// one batch with only the differences: set elements added/removed, chains added, refilled or
+// deleted, map elements. Nothing is read from the kernel on that path. The first apply() (and
+// every resync()) reads the table back first: chains, their rules, sets and elements, and repairs
+// what differs (also changes made by others, e.g. `nft delete rule`).
+//
+// Chain comments: every chain is created with `comment "caracal:<hash>"` (the hash nft_render.h
+// computes). The kernel ignores userdata on chain updates, so a chain whose rules change is
+// deleted and re-created when nothing jumps to it (endpoint chains: their map element is removed
+// and re-added in the same batch), and flushed and refilled (the comment then keeps the hash of
+// its first content) while an endpoint chain jumps to it. resync() therefore compares rules, not
+// comments.
+
+#include "common/result.h"
+#include "policy/chains.h"
+#include "policy/rules.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace caracal::policy {
+
+inline constexpr std::string_view kNftFromEndpointMap = "from-endpoint";
+inline constexpr std::string_view kNftToEndpointMap = "to-endpoint";
+inline constexpr std::string_view kNftForwardChain = "forward";
+
+struct NftSetSpec {
+  std::string name;
+  SetKind kind = SetKind::Addr;
+  int ipVersion = 4;
+  bool autoMerge = false; // Interval sets: nft's `auto-merge` flag (shown by nft list)
+  // Addr: "10.0.0.1" (or /32, /128); Interval: "10.0.0.0/8" (overlapping and adjacent blocks are
+  // merged, as nft's auto-merge does); AddrPort: "10.0.0.1,tcp:8080" (protocol name tcp, udp,
+  // sctp, udplite, or a number).
+  std::vector<std::string> elements;
+};
+
+// The set as renderNftSetDeclaration() declares it: net sets carry their nets and auto-merge,
+// selector and named-port sets start empty.
+NftSetSpec nftSetSpec(const SetDecl& decl);
+
+enum class ForwardDefault { Accept, Drop };
+
+struct NftDesired {
+  std::vector<NftSetSpec> sets;
+  std::vector<PolicyChain> policyChains;
+  // Each spec is one chain plus its element in from-endpoint (Egress) or to-endpoint (Ingress).
+  std::vector<EndpointChainSpec> endpointChains;
+  ForwardDefault forwardDefault = ForwardDefault::Accept;
+};
+
+// The forward chain's rules as nft lists them (without handles), for tests and dumps.
+std::vector<std::string> nftForwardRules(ForwardDefault d);
+
+struct NftStats {
+  uint64_t batches = 0;         // batches sent (an apply with no difference sends none)
+  uint64_t messages = 0;        // requests in all batches (begin/end not counted)
+  size_t lastBatchMessages = 0; // requests in the last apply()/resync() (0: nothing sent)
+  uint64_t resyncs = 0;         // reads of the table
+  uint64_t lastApplyMicros = 0; // duration of the last apply()/resync(), building to last ack
+  // What the last batch did.
+  size_t lastElementsAdded = 0;
+  size_t lastElementsRemoved = 0;
+  size_t lastChainsWritten = 0; // created, re-created or refilled
+  size_t lastChainsDeleted = 0;
+  size_t lastRulesWritten = 0;
+};
+
+class NftSocket;
+
+// Not thread-safe; one owner (the dataplane loop).
+class NftPolicyTable {
+public:
+  // Opens the nfnetlink socket in the namespace at `netnsPath` ("" = the calling thread's); later
+  // calls act on that namespace from any thread. Nothing is sent yet.
+  static Result<std::unique_ptr<NftPolicyTable>> open(const std::string& netnsPath = "");
+  ~NftPolicyTable();
+  NftPolicyTable(const NftPolicyTable&) = delete;
+  NftPolicyTable& operator=(const NftPolicyTable&) = delete;
+
+  // Writes the difference to what was last written, in one batch. Validation errors
+  // (Code::Invalid naming the set, chain or rule) leave the kernel and the record untouched. A
+  // failed batch changes nothing in the kernel (transaction) and makes the next apply() resync.
+  Status apply(const NftDesired& desired);
+  // Reads the table back, then writes what differs from `desired` in one batch.
+  Status resync(const NftDesired& desired);
+  // Deletes the table (ok when absent) and forgets the record.
+  Status remove();
+
+  NftStats stats() const { return stats_; }
+
+  struct Record;    // what the writer last wrote (nft_table.cpp)
+  struct PlanCache; // derived data of the last input, reused for what did not change
+
+private:
+  explicit NftPolicyTable(std::unique_ptr<NftSocket> sock);
+  Status write(const NftDesired& desired, bool readBack);
+
+  std::unique_ptr<NftSocket> sock_;
+  std::unique_ptr<Record> record_;
+  std::unique_ptr<PlanCache> cache_;
+  bool needResync_ = true;
+  uint32_t anonSetCounter_ = 0;
+  NftStats stats_;
+};
+
+} // namespace caracal::policy

@@ -1,0 +1,739 @@
+// NftPolicyTable against the real kernel, checked with the real nft binary. Every test works in
+// named network namespaces "policynft-<pid>-<suffix>" that its guards delete, also on failure;
+// nothing touches the caller's namespace. Skips without root.
+//
+// The strongest check: the golden scenarios are written once by the netlink writer and once by
+// `nft -f` from nft_render.h's text, each in its own namespace, and `nft list table inet caracal`
+// must print the same chains and sets, rule for rule.
+
+#include "common/strings.h"
+#include "ipip/netns_testutil.h"
+#include "policy/nft_render.h"
+#include "policy/nft_table.h"
+#include "policy/scenarios_test_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <map>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+namespace caracal::policy {
+namespace {
+
+using caracal::testing::BackgroundCommand;
+using caracal::testing::Netns;
+using caracal::testing::runCommand;
+using caracal::testing::TempDir;
+
+#define REQUIRE_NETNS()                                                                            \
+  do {                                                                                             \
+    if (!caracal::testing::isRoot() || !caracal::testing::haveProgram("ip") ||                     \
+        !caracal::testing::haveProgram("nft")) {                                                   \
+      GTEST_SKIP() << "needs root, iproute2 and nft";                                              \
+    }                                                                                              \
+  } while (0)
+
+std::unique_ptr<Netns> makeNetns(const std::string& suffix) {
+  auto ns = std::make_unique<Netns>("policynft", suffix);
+  if (!ns->ok()) {
+    ADD_FAILURE() << "cannot create namespace " << ns->name();
+    return nullptr;
+  }
+  return ns;
+}
+
+std::unique_ptr<NftPolicyTable> openTable(const Netns& ns) {
+  auto t = NftPolicyTable::open(ns.path());
+  if (!t) {
+    ADD_FAILURE() << t.error().str();
+    return nullptr;
+  }
+  return std::move(*t);
+}
+
+std::string listTable(const Netns& ns) { return ns.exec("nft list table inet caracal").output; }
+
+// `nft list` output as blocks: "chain x" / "set y" / "map z" -> its trimmed, non-empty lines.
+using Blocks = std::map<std::string, std::vector<std::string>>;
+
+Blocks parseBlocks(const std::string& listing) {
+  Blocks out;
+  std::string current;
+  int depth = 0;
+  for (const auto& raw : split(listing, '\n')) {
+    std::string line = trim(raw);
+    if (line.empty()) {
+      continue;
+    }
+    if (depth == 1 &&
+        (startsWith(line, "chain ") || startsWith(line, "set ") || startsWith(line, "map "))) {
+      current = line.substr(0, line.size() - 2); // without " {"
+      out[current];
+      depth = 2;
+      continue;
+    }
+    if (startsWith(line, "table ")) {
+      depth = 1;
+      continue;
+    }
+    if (line == "}") {
+      --depth;
+      if (depth < 2) {
+        current.clear();
+      }
+      continue;
+    }
+    if (!current.empty()) {
+      out[current].push_back(line);
+    }
+    if (!line.empty() && line.back() == '{') {
+      ++depth;
+    }
+  }
+  return out;
+}
+
+// The rule lines of a chain block (without the comment line).
+std::vector<std::string> ruleLines(const std::vector<std::string>& block) {
+  std::vector<std::string> out;
+  for (const auto& l : block) {
+    if (!startsWith(l, "comment \"caracal:")) {
+      out.push_back(l);
+    }
+  }
+  return out;
+}
+
+std::string joinLines(const std::vector<std::string>& v) { return join(v, "\n"); }
+
+// The compiled model of a golden scenario, as scenarios_test_util.cpp renders it.
+struct ScenarioModel {
+  NftDesired desired;
+  std::string rendered; // nft -f text from nft_render.h
+};
+
+Result<ScenarioModel> scenarioModel(const testing::Scenario& s) {
+  ScenarioModel m;
+  ASSIGN_OR_RETURN(testing::Rendered r, testing::render(s));
+  m.rendered = r.nft;
+  if (s.endpoints) {
+    std::vector<TierPolicies> tiers = {
+        {"kube-admin", {"kanp.adminnetworkpolicy.first"}, TierDefault::Pass},
+        {"security", {}, TierDefault::Deny},
+        {"default", {"np/prod/api", "gnp/allow-dns"}, TierDefault::Deny},
+    };
+    std::vector<std::string> profiles = {"kns.prod", "ksa.prod.default"};
+    for (Direction d : {Direction::Ingress, Direction::Egress}) {
+      for (const auto& t : tiers) {
+        for (const auto& id : t.policyIds) {
+          m.desired.policyChains.push_back({id, d, false, {}});
+        }
+      }
+      for (const auto& p : profiles) {
+        m.desired.policyChains.push_back({p, d, true, {}});
+      }
+      m.desired.endpointChains.push_back({"cali1a2b3c4d5e6", d, tiers, profiles});
+    }
+    m.desired.endpointChains.push_back({"calibare0000001", Direction::Ingress, {}, {}});
+    return m;
+  }
+  ASSIGN_OR_RETURN(Value spec, parseJson(s.spec));
+  HashSetNamer namer;
+  for (const auto& sel : s.intervalSelectors) {
+    namer.markIntervalSelector(sel);
+  }
+  ASSIGN_OR_RETURN(CompiledPolicy compiled, compilePolicy(spec, s.ns, namer));
+  if (spec.has("ingress")) {
+    m.desired.policyChains.push_back({s.id, Direction::Ingress, false, compiled.ingress});
+  }
+  if (spec.has("egress")) {
+    m.desired.policyChains.push_back({s.id, Direction::Egress, false, compiled.egress});
+  }
+  for (const auto& d : namer.sets()) {
+    m.desired.sets.push_back(nftSetSpec(d));
+  }
+  return m;
+}
+
+bool isWriterOwn(const std::string& header) {
+  return header == "chain forward" || header == "map from-endpoint" || header == "map to-endpoint";
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(NftPolicyTable, GoldenScenariosListLikeTheRenderedText) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("wr");
+  auto b = makeNetns("txt");
+  ASSERT_TRUE(a && b);
+  TempDir dir("policynft");
+  auto table = openTable(*a);
+  ASSERT_TRUE(table);
+  size_t compared = 0;
+  for (const auto& s : testing::scenarios()) {
+    SCOPED_TRACE("scenario " + s.name);
+    auto m = scenarioModel(s);
+    ASSERT_TRUE(m) << m.error().str();
+    ASSERT_TRUE(table->apply(m->desired).isOk()) << table->apply(m->desired).str();
+    std::string file = dir.path() + "/" + s.name + ".nft";
+    { std::ofstream(file) << m->rendered; }
+    (void)b->exec("nft delete table inet caracal");
+    auto loaded = b->exec("nft -f " + file);
+    ASSERT_EQ(loaded.rc, 0) << loaded.output;
+    std::string mine = listTable(*a);
+    std::string theirs = listTable(*b);
+    Blocks mb = parseBlocks(mine);
+    Blocks tb = parseBlocks(theirs);
+    ASSERT_FALSE(tb.empty()) << theirs;
+    for (const auto& [header, lines] : tb) {
+      auto it = mb.find(header);
+      ASSERT_NE(it, mb.end()) << header << " missing from\n" << mine;
+      EXPECT_EQ(joinLines(it->second), joinLines(lines)) << header;
+      ++compared;
+    }
+    for (const auto& [header, lines] : mb) {
+      EXPECT_TRUE(tb.count(header) || isWriterOwn(header)) << "extra " << header;
+    }
+    // Applying the same state again sends nothing.
+    ASSERT_TRUE(table->apply(m->desired).isOk());
+    EXPECT_EQ(table->stats().lastBatchMessages, 0u);
+  }
+  EXPECT_GT(compared, 40u);
+  // A fresh writer on the last table reads it back and finds nothing to repair.
+  auto again = openTable(*a);
+  ASSERT_TRUE(again);
+  auto last = scenarioModel(testing::scenarios().back());
+  ASSERT_TRUE(last);
+  ASSERT_TRUE(again->apply(last->desired).isOk());
+  EXPECT_EQ(again->stats().resyncs, 1u);
+  EXPECT_EQ(again->stats().lastBatchMessages, 0u);
+}
+
+TEST(NftPolicyTable, BaseChainAndVerdictMaps) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("base");
+  ASSERT_TRUE(a);
+  auto table = openTable(*a);
+  ASSERT_TRUE(table);
+  auto m = scenarioModel(testing::scenarios().back()); // endpoint chains
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(table->apply(m->desired).isOk());
+  Blocks blocks = parseBlocks(listTable(*a));
+  ASSERT_TRUE(blocks.count("chain forward"));
+  std::vector<std::string> fw = blocks["chain forward"];
+  ASSERT_GT(fw.size(), 2u);
+  EXPECT_TRUE(startsWith(fw[0], "comment \"caracal:")) << fw[0];
+  EXPECT_EQ(fw[1], "type filter hook forward priority filter; policy accept;");
+  std::vector<std::string> rules(fw.begin() + 2, fw.end());
+  EXPECT_EQ(joinLines(rules), joinLines(nftForwardRules(ForwardDefault::Accept)));
+  std::string from = joinLines(blocks["map from-endpoint"]);
+  std::string to = joinLines(blocks["map to-endpoint"]);
+  EXPECT_NE(from.find("type ifname : verdict"), std::string::npos) << from;
+  EXPECT_NE(from.find("\"cali1a2b3c4d5e6\" : jump fw-cali1a2b3c4d5e6"), std::string::npos) << from;
+  EXPECT_NE(to.find("\"cali1a2b3c4d5e6\" : jump tw-cali1a2b3c4d5e6"), std::string::npos) << to;
+  EXPECT_NE(to.find("\"calibare0000001\" : jump tw-calibare0000001"), std::string::npos) << to;
+  EXPECT_EQ(from.find("calibare"), std::string::npos) << from;
+
+  // The default for traffic no endpoint chain decided: only the forward chain changes.
+  m->desired.forwardDefault = ForwardDefault::Drop;
+  ASSERT_TRUE(table->apply(m->desired).isOk());
+  EXPECT_EQ(table->stats().lastChainsWritten, 1u);
+  blocks = parseBlocks(listTable(*a));
+  EXPECT_EQ(blocks["chain forward"].back(), "drop comment \"no endpoint chain decided\"");
+
+  // Removing an endpoint removes its map element and chain.
+  m->desired.endpointChains.pop_back();
+  ASSERT_TRUE(table->apply(m->desired).isOk());
+  EXPECT_EQ(table->stats().lastChainsDeleted, 1u);
+  EXPECT_EQ(table->stats().lastElementsRemoved, 1u);
+  EXPECT_EQ(table->stats().lastBatchMessages, 2u); // map element, chain
+  blocks = parseBlocks(listTable(*a));
+  EXPECT_FALSE(blocks.count("chain tw-calibare0000001"));
+  EXPECT_EQ(joinLines(blocks["map to-endpoint"]).find("calibare"), std::string::npos);
+}
+
+// A small state with one set of each kind and a chain using them.
+NftDesired smallState() {
+  NftDesired d;
+  d.sets.push_back({"sel4-a", SetKind::Addr, 4, false, {"10.0.0.1", "10.0.0.2"}});
+  d.sets.push_back({"net4-b", SetKind::Interval, 4, true, {"10.0.0.0/24"}});
+  d.sets.push_back({"np4-c", SetKind::AddrPort, 4, false, {"10.0.0.1,tcp:80"}});
+  d.sets.push_back({"sel6-a", SetKind::Addr, 6, false, {"fd00::1"}});
+  CompiledRule r;
+  r.action = Action::Allow;
+  r.ipVersion = 4;
+  r.protocol = kProtoTcp;
+  r.source.selector = SetRef{"sel4-a", SetKind::Addr, 4};
+  r.source.notNets = SetRef{"net4-b", SetKind::Interval, 4};
+  r.destination.namedPort = SetRef{"np4-c", SetKind::AddrPort, 4};
+  r.origin = "ingress[0]";
+  CompiledRule r6;
+  r6.action = Action::Deny;
+  r6.ipVersion = 6;
+  r6.protocol = kProtoUdp;
+  r6.destination.selector = SetRef{"sel6-a", SetKind::Addr, 6};
+  r6.destination.ports = {{53, 53}, {1000, 2000}};
+  r6.origin = "ingress[1]";
+  d.policyChains.push_back({"gnp/small", Direction::Ingress, false, {r, r6}});
+  return d;
+}
+
+TEST(NftPolicyTable, OneElementChangeIsOneMessage) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("elem");
+  ASSERT_TRUE(a);
+  TempDir dir("policynft");
+  auto table = openTable(*a);
+  ASSERT_TRUE(table);
+  NftDesired d = smallState();
+  ASSERT_TRUE(table->apply(d).isOk()) << table->apply(d).str();
+  EXPECT_GT(table->stats().lastBatchMessages, 5u);
+  Blocks blocks = parseBlocks(listTable(*a));
+  EXPECT_NE(joinLines(blocks["set np4-c"]).find("10.0.0.1 . tcp . 80"), std::string::npos)
+      << joinLines(blocks["set np4-c"]);
+  EXPECT_NE(joinLines(blocks["set net4-b"]).find("10.0.0.0/24"), std::string::npos);
+  EXPECT_NE(joinLines(blocks["set net4-b"]).find("auto-merge"), std::string::npos);
+
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_EQ(table->stats().lastBatchMessages, 0u);
+  uint64_t batches = table->stats().batches;
+
+  // nft monitor sees exactly the one new element.
+  std::string log = dir.path() + "/monitor.log";
+  BackgroundCommand monitor("exec ip netns exec " + a->name() + " nft monitor", log);
+  ASSERT_TRUE(monitor.started());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300)); // subscribed
+  d.sets[0].elements.push_back("10.0.0.3");
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_EQ(table->stats().batches, batches + 1);
+  EXPECT_EQ(table->stats().lastBatchMessages, 1u);
+  EXPECT_EQ(table->stats().lastElementsAdded, 1u);
+  EXPECT_EQ(table->stats().lastElementsRemoved, 0u);
+  ASSERT_TRUE(caracal::testing::waitFor(
+      [&] { return caracal::testing::readFile(log).find("10.0.0.3") != std::string::npos; },
+      std::chrono::milliseconds(3000)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  monitor.kill();
+  std::vector<std::string> events;
+  for (const auto& l : split(caracal::testing::readFile(log), '\n')) {
+    if (!trim(l).empty() && !startsWith(l, "#")) {
+      events.push_back(trim(l));
+    }
+  }
+  ASSERT_EQ(events.size(), 1u) << joinLines(events);
+  EXPECT_EQ(events[0], "add element inet caracal sel4-a { 10.0.0.3 }");
+  EXPECT_NE(joinLines(parseBlocks(listTable(*a))["set sel4-a"]).find("10.0.0.3"),
+            std::string::npos);
+
+  // Removal, an interval block and a named port: one message each.
+  d.sets[0].elements.erase(d.sets[0].elements.begin());
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_EQ(table->stats().lastBatchMessages, 1u);
+  EXPECT_EQ(table->stats().lastElementsRemoved, 1u);
+  d.sets[1].elements.push_back("10.9.0.0/16");
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_EQ(table->stats().lastBatchMessages, 1u);
+  d.sets[2].elements.push_back("10.0.0.2,udp:53");
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_EQ(table->stats().lastBatchMessages, 1u);
+  blocks = parseBlocks(listTable(*a));
+  std::string sel = joinLines(blocks["set sel4-a"]);
+  EXPECT_EQ(sel.find("10.0.0.1"), std::string::npos) << sel;
+  EXPECT_NE(sel.find("10.0.0.2"), std::string::npos) << sel;
+  EXPECT_NE(joinLines(blocks["set net4-b"]).find("10.9.0.0/16"), std::string::npos);
+  EXPECT_NE(joinLines(blocks["set np4-c"]).find("10.0.0.2 . udp . 53"), std::string::npos);
+
+  // Growing a block into its neighbour merges them (as nft's auto-merge does).
+  d.sets[1].elements = {"10.0.0.0/24", "10.0.1.0/24"};
+  ASSERT_TRUE(table->apply(d).isOk());
+  std::string net = joinLines(parseBlocks(listTable(*a))["set net4-b"]);
+  EXPECT_NE(net.find("10.0.0.0/23"), std::string::npos) << net;
+  EXPECT_EQ(net.find("10.9.0.0"), std::string::npos) << net;
+
+  // The rules, compared with the rendered text loaded by nft.
+  auto b = makeNetns("elemtxt");
+  ASSERT_TRUE(b);
+  std::vector<SetDecl> decls;
+  for (const auto& s : d.sets) {
+    decls.push_back({SetRef{s.name, s.kind, s.ipVersion}, "", {}, 0, ""});
+  }
+  std::string file = dir.path() + "/small.nft";
+  std::ofstream(file) << renderNftTable(decls, {renderNftPolicyChain(d.policyChains[0])});
+  auto loaded = b->exec("nft -f " + file);
+  ASSERT_EQ(loaded.rc, 0) << loaded.output;
+  EXPECT_EQ(joinLines(parseBlocks(listTable(*a))["chain pi-gnp/small"]),
+            joinLines(parseBlocks(listTable(*b))["chain pi-gnp/small"]));
+}
+
+// `text` (a table) loaded by nft into `ns` (replacing what is there), listed as blocks.
+Blocks nftListing(const Netns& ns, const std::string& text) {
+  TempDir dir("policynft");
+  std::string file = dir.path() + "/t.nft";
+  std::ofstream(file) << text;
+  (void)ns.exec("nft delete table inet caracal");
+  auto loaded = ns.exec("nft -f " + file);
+  EXPECT_EQ(loaded.rc, 0) << loaded.output;
+  return parseBlocks(listTable(ns));
+}
+
+TEST(NftPolicyTable, ChainsAreRefilledRecreatedAndDeleted) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("chain");
+  auto txt = makeNetns("chaintxt");
+  ASSERT_TRUE(a && txt);
+  std::vector<SetDecl> decls;
+  for (const auto& s : smallState().sets) {
+    decls.push_back({SetRef{s.name, s.kind, s.ipVersion}, "", {}, 0, ""});
+  }
+  auto table = openTable(*a);
+  ASSERT_TRUE(table);
+  NftDesired d = smallState();
+  CompiledRule allow80;
+  allow80.action = Action::Allow;
+  allow80.protocol = kProtoTcp;
+  allow80.destination.ports = {{80, 80}};
+  allow80.origin = "ingress[0]";
+  d.policyChains.push_back({"gnp/web", Direction::Ingress, false, {allow80}});
+  d.endpointChains.push_back(
+      {"cali0000000001", Direction::Ingress, {{"default", {"gnp/web"}, TierDefault::Deny}}, {}});
+  ASSERT_TRUE(table->apply(d).isOk());
+
+  // A referenced policy chain is flushed and refilled: its rules follow, the endpoint chain is
+  // untouched.
+  CompiledRule allow81 = allow80;
+  allow81.destination.ports = {{81, 81}};
+  d.policyChains[1].rules = {allow80, allow81};
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_EQ(table->stats().lastChainsWritten, 1u);
+  EXPECT_EQ(table->stats().lastRulesWritten, 2u);
+  EXPECT_EQ(table->stats().lastBatchMessages, 3u); // flush + 2 rules
+  Blocks blocks = parseBlocks(listTable(*a));
+  Blocks rendered = nftListing(*txt, renderNftTable({}, {renderNftPolicyChain(d.policyChains[1])}));
+  EXPECT_EQ(joinLines(ruleLines(blocks["chain pi-gnp/web"])),
+            joinLines(ruleLines(rendered["chain pi-gnp/web"])));
+
+  // An unreferenced chain is re-created: rules and comment match the rendered block.
+  d.policyChains[0].rules.pop_back();
+  ASSERT_TRUE(table->apply(d).isOk());
+  blocks = parseBlocks(listTable(*a));
+  rendered = nftListing(*txt, renderNftTable(decls, {renderNftPolicyChain(d.policyChains[0])}));
+  EXPECT_EQ(joinLines(blocks["chain pi-gnp/small"]), joinLines(rendered["chain pi-gnp/small"]));
+
+  // The endpoint chain gains a profile: re-created with its map element in one batch.
+  d.policyChains.push_back({"kns.prod", Direction::Ingress, true, {allow81}});
+  d.endpointChains[0].profileIds = {"kns.prod"};
+  ASSERT_TRUE(table->apply(d).isOk());
+  blocks = parseBlocks(listTable(*a));
+  rendered = nftListing(*txt, renderNftTable({}, {renderNftPolicyChain(d.policyChains[1]),
+                                                  renderNftPolicyChain(d.policyChains[2]),
+                                                  renderNftEndpointChain(d.endpointChains[0])}));
+  EXPECT_EQ(joinLines(blocks["chain tw-cali0000000001"]),
+            joinLines(rendered["chain tw-cali0000000001"]));
+  EXPECT_NE(joinLines(blocks["map to-endpoint"]).find("jump tw-cali0000000001"), std::string::npos);
+
+  // Deleting a policy chain together with the jump to it.
+  d.policyChains.erase(d.policyChains.begin() + 1); // gnp/web
+  d.endpointChains[0].tiers.clear();
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_EQ(table->stats().lastChainsDeleted, 1u);
+  blocks = parseBlocks(listTable(*a));
+  EXPECT_FALSE(blocks.count("chain pi-gnp/web"));
+  EXPECT_TRUE(blocks.count("chain pri-kns.prod"));
+  // Deleting a set and the chain using it.
+  d.policyChains.erase(d.policyChains.begin()); // gnp/small
+  d.sets.erase(d.sets.begin() + 3);             // sel6-a
+  ASSERT_TRUE(table->apply(d).isOk());
+  blocks = parseBlocks(listTable(*a));
+  EXPECT_FALSE(blocks.count("chain pi-gnp/small"));
+  EXPECT_FALSE(blocks.count("set sel6-a"));
+  EXPECT_TRUE(blocks.count("set sel4-a"));
+
+  // The whole table goes.
+  ASSERT_TRUE(table->remove().isOk());
+  EXPECT_NE(a->exec("nft list table inet caracal").rc, 0);
+}
+
+TEST(NftPolicyTable, ResyncRepairsChangesMadeByOthers) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("resync");
+  ASSERT_TRUE(a);
+  auto table = openTable(*a);
+  ASSERT_TRUE(table);
+  NftDesired d = smallState();
+  d.endpointChains.push_back({"cali0000000002", Direction::Egress, {}, {}});
+  ASSERT_TRUE(table->apply(d).isOk());
+  std::string before = listTable(*a);
+
+  // An idle resync reads everything and writes nothing.
+  ASSERT_TRUE(table->resync(d).isOk());
+  EXPECT_EQ(table->stats().lastBatchMessages, 0u);
+
+  // Others delete a rule and an element, add an element, a chain and a set.
+  auto handles = a->exec("nft -a list chain inet caracal pi-gnp/small").output;
+  auto pos = handles.rfind("# handle "); // the last rule's
+  ASSERT_NE(pos, std::string::npos) << handles;
+  std::string handle = trim(handles.substr(pos + 9, handles.find('\n', pos) - pos - 9));
+  ASSERT_EQ(a->exec("nft delete rule inet caracal pi-gnp/small handle " + handle).rc, 0);
+  ASSERT_EQ(a->exec("nft delete element inet caracal sel4-a { 10.0.0.2 }").rc, 0);
+  ASSERT_EQ(a->exec("nft add element inet caracal net4-b { 192.168.0.0/16 }").rc, 0);
+  ASSERT_EQ(a->exec("nft add chain inet caracal intruder").rc, 0);
+  ASSERT_EQ(a->exec("nft add rule inet caracal intruder ip saddr 1.2.3.4 drop").rc, 0);
+  ASSERT_EQ(a->exec("nft add set inet caracal extra '{ type ipv4_addr; }'").rc, 0);
+  ASSERT_EQ(a->exec("nft flush chain inet caracal fw-cali0000000002").rc, 0);
+  ASSERT_NE(listTable(*a), before);
+
+  // apply() trusts its record: it sees no difference and sends nothing.
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_EQ(table->stats().lastBatchMessages, 0u);
+  // resync() reads the table and repairs it.
+  ASSERT_TRUE(table->resync(d).isOk()) << table->resync(d).str();
+  EXPECT_GT(table->stats().lastBatchMessages, 0u);
+  // Re-created chains move to the end of the listing: compare blocks.
+  EXPECT_EQ(parseBlocks(listTable(*a)), parseBlocks(before));
+  ASSERT_TRUE(table->resync(d).isOk());
+  EXPECT_EQ(table->stats().lastBatchMessages, 0u);
+
+  // A set of the wrong type under a desired name: the table is rebuilt.
+  ASSERT_EQ(a->exec("nft delete chain inet caracal pi-gnp/small").rc, 0);
+  ASSERT_EQ(a->exec("nft delete set inet caracal sel6-a").rc, 0);
+  ASSERT_EQ(a->exec("nft add set inet caracal sel6-a '{ type ipv4_addr; }'").rc, 0);
+  ASSERT_TRUE(table->resync(d).isOk()) << table->resync(d).str();
+  EXPECT_EQ(parseBlocks(listTable(*a)), parseBlocks(before)); // chain order follows creation
+  ASSERT_TRUE(table->resync(d).isOk());
+  EXPECT_EQ(table->stats().lastBatchMessages, 0u);
+}
+
+TEST(NftPolicyTable, InvalidStateIsRejectedBeforeAnythingIsSent) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("inval");
+  ASSERT_TRUE(a);
+  auto table = openTable(*a);
+  ASSERT_TRUE(table);
+  NftDesired d = smallState();
+  d.sets.erase(d.sets.begin()); // sel4-a, still used by the rule
+  Status st = table->apply(d);
+  EXPECT_EQ(st.code(), Code::Invalid);
+  EXPECT_NE(st.message().find("source.selector: set sel4-a"), std::string::npos) << st.str();
+  EXPECT_NE(a->exec("nft list table inet caracal").rc, 0); // nothing written
+
+  d = smallState();
+  d.sets[0].elements.push_back("10.0.0.0/8");
+  st = table->apply(d);
+  EXPECT_EQ(st.code(), Code::Invalid);
+  EXPECT_NE(st.message().find("set sel4-a: elements[2]"), std::string::npos) << st.str();
+
+  d = smallState();
+  d.endpointChains.push_back({"cali0000000003",
+                              Direction::Ingress,
+                              {{"default", {"gnp/missing"}, TierDefault::Deny}},
+                              {}});
+  st = table->apply(d);
+  EXPECT_EQ(st.code(), Code::Invalid);
+  EXPECT_NE(st.message().find("pi-gnp/missing"), std::string::npos) << st.str();
+
+  d = smallState();
+  d.policyChains[0].rules[0].icmpType = 8;
+  st = table->apply(d);
+  EXPECT_EQ(st.code(), Code::Invalid);
+  EXPECT_NE(st.message().find("icmp"), std::string::npos) << st.str();
+  EXPECT_NE(a->exec("nft list table inet caracal").rc, 0);
+  EXPECT_EQ(table->stats().batches, 0u);
+}
+
+// The cost of a change follows the change, not the size of the table (figures printed; the
+// message counts are asserted).
+TEST(NftPolicyTable, ChangeCostFollowsTheChange) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("scale");
+  ASSERT_TRUE(a);
+  auto table = openTable(*a);
+  ASSERT_TRUE(table);
+  constexpr int kChains = 1000;
+  constexpr int kRulesPerChain = 10;
+  constexpr int kElements = 20000;
+  NftDesired d;
+  NftSetSpec big{"sel4-big", SetKind::Addr, 4, false, {}};
+  for (int i = 0; i < kElements; ++i) {
+    big.elements.push_back("10." + std::to_string(64 + i / 65536) + "." +
+                           std::to_string((i / 256) % 256) + "." + std::to_string(i % 256));
+  }
+  d.sets.push_back(big);
+  for (int c = 0; c < kChains; ++c) {
+    PolicyChain pc{"gnp/p" + std::to_string(c), Direction::Ingress, false, {}};
+    for (int r = 0; r < kRulesPerChain; ++r) {
+      CompiledRule rule;
+      rule.action = r % 3 == 0 ? Action::Deny : Action::Allow;
+      rule.protocol = kProtoTcp;
+      rule.source.selector = SetRef{"sel4-big", SetKind::Addr, 4};
+      rule.destination.ports = {{static_cast<uint16_t>(1000 + r), static_cast<uint16_t>(1000 + r)}};
+      rule.origin = "ingress[" + std::to_string(r) + "]";
+      pc.rules.push_back(rule);
+    }
+    d.policyChains.push_back(std::move(pc));
+  }
+  for (int e = 0; e < 100; ++e) {
+    d.endpointChains.push_back(
+        {"cali" + std::to_string(100000 + e),
+         Direction::Ingress,
+         {{"default", {"gnp/p" + std::to_string(e * 10)}, TierDefault::Deny}},
+         {}});
+  }
+  ASSERT_TRUE(table->apply(d).isOk()) << table->apply(d).str();
+  NftStats full = table->stats();
+  EXPECT_GE(full.lastRulesWritten, static_cast<size_t>(kChains * kRulesPerChain));
+
+  d.sets[0].elements.push_back("10.99.0.1");
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(table->apply(d).isOk());
+  auto elemMicros =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  EXPECT_EQ(table->stats().lastBatchMessages, 1u);
+
+  d.policyChains[10].rules.pop_back(); // referenced by endpoint 1: flush + refill
+  t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(table->apply(d).isOk());
+  auto chainMicros =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  EXPECT_EQ(table->stats().lastBatchMessages, static_cast<size_t>(kRulesPerChain));
+
+  t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(table->resync(d).isOk());
+  auto resyncMicros =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  EXPECT_EQ(table->stats().lastBatchMessages, 0u);
+  std::printf("[ figures  ] %d rules, %d elements: full write %llu us (%zu messages); "
+              "one element %lld us; one chain refill %lld us; idle resync %lld us\n",
+              kChains * kRulesPerChain, kElements,
+              static_cast<unsigned long long>(full.lastApplyMicros), full.lastBatchMessages,
+              static_cast<long long>(elemMicros), static_cast<long long>(chainMicros),
+              static_cast<long long>(resyncMicros));
+}
+
+// ---- traffic -----------------------------------------------------------------------------------
+
+// A TCP connect from `ns` to dst:port; true when the handshake completes within `timeout`.
+bool tcpConnects(const Netns& ns, const std::string& dst, int port, int timeoutMs) {
+  int fd = -1;
+  caracal::testing::inNetns(
+      ns.path(), [&] { fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
+  if (fd < 0) {
+    return false;
+  }
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, dst.c_str(), &to.sin_addr);
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0) {
+    ok = true;
+  } else if (errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, timeoutMs) == 1) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      ok = err == 0;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+int listenOn(const Netns& ns, const std::string& addr, int port) {
+  int fd = -1;
+  caracal::testing::inNetns(ns.path(),
+                            [&] { fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); });
+  if (fd < 0) {
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, 16) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+struct FdGuard {
+  int fd;
+  ~FdGuard() {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+};
+
+TEST(NftPolicyTable, TrafficFollowsTheEndpointChains) {
+  REQUIRE_NETNS();
+  auto node = makeNetns("node");
+  auto client = makeNetns("cli");
+  auto server = makeNetns("srv");
+  ASSERT_TRUE(node && client && server);
+  auto link = [&](const Netns& pod, const std::string& hostIf, const std::string& net) {
+    return node->ip("link add " + hostIf + " type veth peer name eth0 netns " + pod.name()).rc ==
+               0 &&
+           node->ip("addr add " + net + ".1/24 dev " + hostIf).rc == 0 &&
+           node->ip("link set " + hostIf + " up").rc == 0 &&
+           pod.ip("addr add " + net + ".2/24 dev eth0").rc == 0 &&
+           pod.ip("link set eth0 up").rc == 0 &&
+           pod.ip("route add default via " + net + ".1").rc == 0;
+  };
+  ASSERT_TRUE(link(*client, "calicli", "10.61.1"));
+  ASSERT_TRUE(link(*server, "calisrv", "10.61.2"));
+  ASSERT_EQ(node->exec("sysctl -qw net.ipv4.ip_forward=1").rc, 0);
+  FdGuard l80{listenOn(*server, "10.61.2.2", 80)};
+  FdGuard l81{listenOn(*server, "10.61.2.2", 81)};
+  FdGuard l82{listenOn(*server, "10.61.2.2", 82)};
+  ASSERT_TRUE(l80.fd >= 0 && l81.fd >= 0 && l82.fd >= 0);
+  ASSERT_TRUE(tcpConnects(*client, "10.61.2.2", 80, 2000)); // no table yet
+
+  auto table = openTable(*node);
+  ASSERT_TRUE(table);
+  NftDesired d;
+  CompiledRule allowAll;
+  allowAll.action = Action::Allow;
+  allowAll.origin = "egress[0]";
+  CompiledRule allow81;
+  allow81.action = Action::Allow;
+  allow81.protocol = kProtoTcp;
+  allow81.destination.ports = {{81, 81}};
+  allow81.origin = "ingress[0]";
+  d.policyChains.push_back({"kns.cli", Direction::Egress, true, {allowAll}});
+  d.policyChains.push_back({"np/srv/web", Direction::Ingress, false, {allow81}});
+  d.endpointChains.push_back({"calicli", Direction::Egress, {}, {"kns.cli"}});
+  d.endpointChains.push_back(
+      {"calisrv", Direction::Ingress, {{"default", {"np/srv/web"}, TierDefault::Deny}}, {}});
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_FALSE(tcpConnects(*client, "10.61.2.2", 80, 500));
+  EXPECT_TRUE(tcpConnects(*client, "10.61.2.2", 81, 2000));
+  EXPECT_FALSE(tcpConnects(*client, "10.61.2.2", 82, 500));
+
+  // One policy change (allow 80..82 via a port set) reaches the kernel as a refill.
+  d.policyChains[1].rules[0].destination.ports = {{80, 80}, {82, 82}};
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_TRUE(tcpConnects(*client, "10.61.2.2", 80, 2000));
+  EXPECT_FALSE(tcpConnects(*client, "10.61.2.2", 81, 500));
+  EXPECT_TRUE(tcpConnects(*client, "10.61.2.2", 82, 2000));
+
+  // The client's egress denies everything once its profile is gone.
+  d.endpointChains[0].profileIds.clear();
+  ASSERT_TRUE(table->apply(d).isOk());
+  EXPECT_FALSE(tcpConnects(*client, "10.61.2.2", 80, 500));
+}
+
+} // namespace
+} // namespace caracal::policy
