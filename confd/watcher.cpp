@@ -2,14 +2,13 @@
 
 #include "common/clock.h"
 
-#include <condition_variable>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <spdlog/spdlog.h>
-#include <thread>
 #include <unistd.h>
 
 namespace caracal::confd {
@@ -63,22 +62,13 @@ struct Confd::Impl {
   ConfdOptions opts;
   ConfigWriter writer;
 
-  mutable std::mutex mu;
-  mutable std::condition_variable cv;
-  // Objects by kind name, then key ("name" or "namespace/name").
+  // Under the worker's lock. Objects by kind name, then key ("name" or "namespace/name").
   std::map<std::string, std::map<std::string, Value>> objects;
-  bool inSync = false;
-  bool dirty = false;
-  bool stopping = false;
   bool configured = false;
-  Clock::time_point firstPending{};
-  Clock::time_point lastPending{};
-  Clock::time_point retryAt = Clock::time_point::max();
   ConfdStats stats;
   std::string lastGoodTime;
   std::string lastOutcome;
   std::string lastLoggedError;
-  std::thread thread;
 
   BirdInputs inputsLocked() const {
     BirdInputs in;
@@ -141,8 +131,11 @@ struct Confd::Impl {
     }
   }
 
-  // One render + write. Called on the loop thread without `mu` held; `in` is a snapshot.
-  void apply(const BirdInputs& in) {
+  // One render + write, entered and left with `lock` held (released around the slow part).
+  // Returns when to try again unasked.
+  Clock::time_point apply(std::unique_lock<std::mutex>& lock, const std::function<void()>& notify) {
+    const BirdInputs in = inputsLocked();
+    lock.unlock();
     Result<BirdConfig> cfg = renderBirdConfig(in);
     std::vector<std::string> warnings;
     Status failure;
@@ -156,7 +149,7 @@ struct Confd::Impl {
         failure = outcome.error();
       }
     }
-    std::unique_lock lock(mu);
+    lock.lock();
     stats.renders++;
     stats.lastWarnings = warnings;
     bool retry = false;
@@ -187,7 +180,7 @@ struct Confd::Impl {
         lock.lock();
       }
       configured = true;
-      cv.notify_all();
+      notify();
     } else {
       stats.failures++;
       stats.lastError = failure.message();
@@ -201,80 +194,38 @@ struct Confd::Impl {
       // reload or I/O error may pass: try again later.
       retry = failure.code() != Code::Invalid;
     }
-    retryAt = retry ? Clock::now() + opts.retryInterval : Clock::time_point::max();
-  }
-
-  void loop() {
-    std::unique_lock lock(mu);
-    while (!stopping) {
-      Clock::time_point now = Clock::now();
-      if (inSync && dirty) {
-        Clock::time_point due =
-            std::min(lastPending + opts.quietPeriod, firstPending + opts.maxDelay);
-        if (now < due) {
-          cv.wait_until(lock, due);
-          continue;
-        }
-      } else if (inSync && now >= retryAt) {
-        // fall through to a new attempt
-      } else {
-        cv.wait_until(lock,
-                      retryAt == Clock::time_point::max() ? now + std::chrono::hours(1) : retryAt);
-        continue;
-      }
-      dirty = false;
-      retryAt = Clock::time_point::max();
-      BirdInputs in = inputsLocked();
-      lock.unlock();
-      apply(in);
-      lock.lock();
-    }
+    return retry ? Clock::now() + opts.retryInterval : Clock::time_point::max();
   }
 };
 
 Confd::Confd(ConfdOptions options, felix::Syncer& syncer)
-    : impl_(std::make_unique<Impl>(std::move(options))) {
+    : SyncedWorker(options.quietPeriod, options.maxDelay),
+      impl_(std::make_unique<Impl>(std::move(options))) {
   syncer.subscribe(this, confdKinds());
 }
 
 Confd::~Confd() { stop(); }
 
-void Confd::start() {
-  std::lock_guard lock(impl_->mu);
-  if (impl_->thread.joinable() || impl_->stopping) {
-    return;
-  }
-  impl_->thread = std::thread([this] { impl_->loop(); });
-}
+void Confd::start() { startWorker(); }
 
-void Confd::stop() {
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->stopping = true;
-    impl_->cv.notify_all();
-  }
-  if (impl_->thread.joinable()) {
-    impl_->thread.join();
-  }
-}
+void Confd::stop() { stopWorker(); }
 
 ConfdStats Confd::stats() const {
-  std::lock_guard lock(impl_->mu);
+  std::lock_guard lock(mutex());
   return impl_->stats;
 }
 
 bool Confd::waitConfigured(std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(impl_->mu);
-  return impl_->cv.wait_for(lock, timeout, [this] { return impl_->configured; });
+  std::unique_lock lock(mutex());
+  return waitFor(lock, timeout, [this] { return impl_->configured; });
 }
 
 BirdInputs Confd::inputs() const {
-  std::lock_guard lock(impl_->mu);
+  std::lock_guard lock(mutex());
   return impl_->inputsLocked();
 }
 
-void Confd::onUpdates(const std::vector<felix::Update>& updates) {
-  std::lock_guard lock(impl_->mu);
+void Confd::absorb(const std::vector<felix::Update>& updates) {
   for (const felix::Update& u : updates) {
     auto& byKey = impl_->objects[u.kind->kind];
     if (u.object) {
@@ -283,21 +234,10 @@ void Confd::onUpdates(const std::vector<felix::Update>& updates) {
       byKey.erase(u.key);
     }
   }
-  Clock::time_point now = Clock::now();
-  if (!impl_->dirty) {
-    impl_->firstPending = now;
-  }
-  impl_->dirty = true;
-  impl_->lastPending = now;
-  impl_->cv.notify_all();
 }
 
-void Confd::onInSync() {
-  std::lock_guard lock(impl_->mu);
-  impl_->inSync = true;
-  impl_->dirty = true;
-  impl_->firstPending = impl_->lastPending = Clock::now();
-  impl_->cv.notify_all();
+felix::SyncedWorker::Clock::time_point Confd::pass(std::unique_lock<std::mutex>& lock, bool) {
+  return impl_->apply(lock, [this] { notifyAll(); });
 }
 
 } // namespace caracal::confd

@@ -24,6 +24,7 @@
 #include "common/result.h"
 #include "confd/render.h"
 #include "confd/writer.h"
+#include "felix/synced_worker.h"
 #include "felix/syncer.h"
 
 #include <chrono>
@@ -60,7 +61,7 @@ struct ConfdStats {
   std::vector<std::string> lastWarnings;
 };
 
-class Confd : public felix::SyncerCallbacks {
+class Confd : public felix::SyncedWorker {
 public:
   // Subscribes to `syncer` (not started yet), which must be stopped before the Confd is destroyed.
   Confd(ConfdOptions options, felix::Syncer& syncer);
@@ -79,8 +80,9 @@ public:
   // The inputs of the next render (tests).
   BirdInputs inputs() const;
 
-  void onUpdates(const std::vector<felix::Update>& updates) override;
-  void onInSync() override;
+protected:
+  void absorb(const std::vector<felix::Update>& updates) override;
+  Clock::time_point pass(std::unique_lock<std::mutex>& lock, bool scheduled) override;
 
 private:
   struct Impl;

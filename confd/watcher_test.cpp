@@ -2,6 +2,7 @@
 // the last good file on a bad render and reports it in the status file. Validation runs the real
 // `bird -p` (no daemon, no socket).
 
+#include "api/testing/objects.h"
 #include "confd/watcher.h"
 #include "felix/fake_source.h"
 
@@ -16,13 +17,8 @@
 namespace caracal::confd {
 namespace {
 
-const api::KindInfo& kind(const char* k) { return *api::findByKind("projectcalico.org/v3", k); }
-
-Value parse(const std::string& json) {
-  auto v = parseJson(json);
-  EXPECT_TRUE(bool(v)) << json;
-  return v ? *v : Value();
-}
+using api::testutil::calico;
+using api::testutil::json;
 
 std::string readFile(const std::string& path) {
   std::ifstream in(path);
@@ -54,13 +50,13 @@ protected:
     std::filesystem::create_directories(dir_);
     node("node1", "10.0.0.1/24");
     node("node2", "10.0.0.2/24");
-    src_.apply(kind("IPPool"),
-               parse(R"({"metadata":{"name":"default"},"spec":{"cidr":"10.244.0.0/16",)"
-                     R"("ipipMode":"Never","vxlanMode":"Never","blockSize":26}})"));
-    src_.apply(kind("IPAMBlock"),
-               parse(R"({"metadata":{"name":"10-244-1-0-26"},"spec":{"cidr":"10.244.1.0/26",)"
-                     R"("affinity":"host:node1","allocations":[],"unallocated":[],)"
-                     R"("attributes":[]}})"));
+    src_.apply(calico("IPPool"),
+               json(R"({"metadata":{"name":"default"},"spec":{"cidr":"10.244.0.0/16",)"
+                    R"("ipipMode":"Never","vxlanMode":"Never","blockSize":26}})"));
+    src_.apply(calico("IPAMBlock"),
+               json(R"({"metadata":{"name":"10-244-1-0-26"},"spec":{"cidr":"10.244.1.0/26",)"
+                    R"("affinity":"host:node1","allocations":[],"unallocated":[],)"
+                    R"("attributes":[]}})"));
   }
   void TearDown() override {
     if (confd_) {
@@ -72,8 +68,8 @@ protected:
   }
 
   void node(const std::string& name, const std::string& ip) {
-    src_.apply(kind("Node"), parse(R"({"metadata":{"name":")" + name +
-                                   R"("},"spec":{"bgp":{"ipv4Address":")" + ip + R"("}}})"));
+    src_.apply(calico("Node"), json(R"({"metadata":{"name":")" + name +
+                                    R"("},"spec":{"bgp":{"ipv4Address":")" + ip + R"("}}})"));
   }
 
   void startConfd() {
@@ -126,17 +122,17 @@ TEST_F(ConfdWatcherTest, RendersOnceInSyncAndFollowsUpdates) {
   ASSERT_TRUE(eventually(
       [&] { return readFile(conf()).find("neighbor 10.0.0.3 as 64512;") != std::string::npos; }));
   // node2 leaves.
-  src_.remove(kind("Node"), "node2");
+  src_.remove(calico("Node"), "node2");
   ASSERT_TRUE(eventually(
       [&] { return readFile(conf()).find("neighbor 10.0.0.2 as") == std::string::npos; }));
   // Three files so far (first render, node3 in, node2 out); the counter follows the rename.
   ASSERT_TRUE(eventually([&] { return confd_->stats().writes == 3; }));
   // An update that does not change the output (another node's block) writes nothing.
   uint64_t writes = confd_->stats().writes;
-  src_.apply(kind("IPAMBlock"),
-             parse(R"({"metadata":{"name":"10-244-3-0-26"},"spec":{"cidr":"10.244.3.0/26",)"
-                   R"("affinity":"host:node3","allocations":[],"unallocated":[],)"
-                   R"("attributes":[]}})"));
+  src_.apply(calico("IPAMBlock"),
+             json(R"({"metadata":{"name":"10-244-3-0-26"},"spec":{"cidr":"10.244.3.0/26",)"
+                  R"("affinity":"host:node3","allocations":[],"unallocated":[],)"
+                  R"("attributes":[]}})"));
   uint64_t renders = confd_->stats().renders;
   ASSERT_TRUE(eventually([&] { return confd_->stats().renders > renders; }));
   EXPECT_EQ(confd_->stats().writes, writes);
@@ -149,8 +145,8 @@ TEST_F(ConfdWatcherTest, BadRenderKeepsTheFileAndIsReported) {
   const std::string good = readFile(conf());
 
   // A BGPPeer whose selector does not parse makes the whole render invalid.
-  src_.apply(kind("BGPPeer"), parse(R"({"metadata":{"name":"tor"},"spec":{"nodeSelector":"has(",)"
-                                    R"("peerIP":"10.0.0.254","asNumber":65000}})"));
+  src_.apply(calico("BGPPeer"), json(R"({"metadata":{"name":"tor"},"spec":{"nodeSelector":"has(",)"
+                                     R"("peerIP":"10.0.0.254","asNumber":65000}})"));
   ASSERT_TRUE(eventually([&] { return !statusDoc().path("ok")->asBool(); }));
   Value st = statusDoc();
   EXPECT_NE(st.getString("error").find("tor"), std::string::npos) << toJson(st);
@@ -160,16 +156,16 @@ TEST_F(ConfdWatcherTest, BadRenderKeepsTheFileAndIsReported) {
   EXPECT_FALSE(confd_->stats().lastError.empty());
 
   // Fixing the peer recovers.
-  src_.apply(kind("BGPPeer"),
-             parse(R"j({"metadata":{"name":"tor"},"spec":{"nodeSelector":"all()",)j"
-                   R"("peerIP":"10.0.0.254","asNumber":65000}})"));
+  src_.apply(calico("BGPPeer"),
+             json(R"j({"metadata":{"name":"tor"},"spec":{"nodeSelector":"all()",)j"
+                  R"("peerIP":"10.0.0.254","asNumber":65000}})"));
   ASSERT_TRUE(eventually([&] { return statusDoc().path("ok")->asBool(); }));
   EXPECT_NE(readFile(conf()).find("neighbor 10.0.0.254 as 65000;"), std::string::npos);
   EXPECT_TRUE(confd_->stats().lastError.empty());
 }
 
 TEST_F(ConfdWatcherTest, UnknownNodeIsAnErrorUntilItRegisters) {
-  src_.remove(kind("Node"), "node1");
+  src_.remove(calico("Node"), "node1");
   startConfd();
   ASSERT_TRUE(eventually([&] { return std::filesystem::exists(status()); }));
   EXPECT_FALSE(statusDoc().path("ok")->asBool());
@@ -186,10 +182,10 @@ TEST_F(ConfdWatcherTest, SecretsOnlyFromTheConfiguredNamespace) {
   if (!secret) {
     GTEST_SKIP() << "the API has no Secret kind";
   }
-  src_.apply(*secret, parse(R"({"metadata":{"name":"bgp","namespace":"calico-system"},)"
-                            R"("stringData":{"password":"s3cret"}})"));
-  src_.apply(*secret, parse(R"({"metadata":{"name":"other","namespace":"default"},)"
-                            R"("stringData":{"password":"nope"}})"));
+  src_.apply(*secret, json(R"({"metadata":{"name":"bgp","namespace":"calico-system"},)"
+                           R"("stringData":{"password":"s3cret"}})"));
+  src_.apply(*secret, json(R"({"metadata":{"name":"other","namespace":"default"},)"
+                           R"("stringData":{"password":"nope"}})"));
   startConfd();
   ASSERT_TRUE(confd_->waitConfigured(std::chrono::seconds(10)));
   BirdInputs in = confd_->inputs();

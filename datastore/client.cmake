@@ -3,6 +3,7 @@
 find_package(Boost REQUIRED)
 
 add_library(caracal_client STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/connect.cpp
   ${CMAKE_CURRENT_LIST_DIR}/http_transport.cpp
   ${CMAKE_CURRENT_LIST_DIR}/kubeconfig.cpp
   ${CMAKE_CURRENT_LIST_DIR}/rest_client.cpp)

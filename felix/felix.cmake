@@ -8,6 +8,7 @@ find_package(OpenSSL REQUIRED)
 
 add_library(caracal_felix_core STATIC
   ${CMAKE_CURRENT_LIST_DIR}/syncer.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/synced_worker.cpp
   ${CMAKE_CURRENT_LIST_DIR}/fake_source.cpp
   ${CMAKE_CURRENT_LIST_DIR}/route_calc.cpp
   ${CMAKE_CURRENT_LIST_DIR}/route_table.cpp

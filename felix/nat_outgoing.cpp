@@ -1,39 +1,37 @@
 #include "felix/nat_outgoing.h"
 
+#include "netlink/nft_batch.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
-#include <functional>
-#include <libmnl/libmnl.h>
-#include <libnftnl/chain.h>
-#include <libnftnl/common.h>
-#include <libnftnl/expr.h>
-#include <libnftnl/rule.h>
-#include <libnftnl/set.h>
-#include <libnftnl/table.h>
-#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
-#include <linux/netfilter/nfnetlink.h>
-#include <linux/netlink.h>
 #include <string>
-#include <sys/socket.h>
-#include <sys/time.h>
 
 namespace caracal::felix {
 
 namespace {
+
+using netlink::NftAckMode;
+using netlink::NftBatch;
+using netlink::NftChainPtr;
+using netlink::NftElem;
+using netlink::NftExprIterPtr;
+using netlink::NftRulePtr;
+using netlink::NftSetPtr;
+using netlink::NftSocket;
 
 constexpr const char* kTable = "caracal-nat";
 constexpr const char* kChain = "postrouting";
 constexpr const char* kMasqSet = "masq-pools";
 constexpr const char* kAllSet = "all-pools";
 constexpr const char* kRuleComment = "caracal:nat-outgoing";
-constexpr int32_t kSrcNatPriority = 100;    // NF_IP_PRI_NAT_SRC, nft's "srcnat"
 constexpr uint32_t kByteorderBigEndian = 2; // nft's set key byte order tag
 constexpr uint32_t kMasqSetId = 1;
 constexpr uint32_t kAllSetId = 2;
+// type nat hook postrouting priority srcnat (NF_IP_PRI_NAT_SRC) policy accept
+const netlink::NftBaseChain kPostrouting{"nat", NF_INET_POST_ROUTING, 100, NF_ACCEPT};
 
 // What differs between the two tables.
 struct Family {
@@ -48,34 +46,7 @@ struct Family {
 constexpr Family kIpv4{4, NFPROTO_IPV4, "ip", 7, 4, 12, 16};
 constexpr Family kIpv6{6, NFPROTO_IPV6, "ip6", 8, 16, 8, 24};
 
-struct FreeTable {
-  void operator()(nftnl_table* p) const { nftnl_table_free(p); }
-};
-struct FreeChain {
-  void operator()(nftnl_chain* p) const { nftnl_chain_free(p); }
-};
-struct FreeSet {
-  void operator()(nftnl_set* p) const { nftnl_set_free(p); }
-};
-struct FreeRule {
-  void operator()(nftnl_rule* p) const { nftnl_rule_free(p); }
-};
-struct FreeUdata {
-  void operator()(nftnl_udata_buf* p) const { nftnl_udata_buf_free(p); }
-};
-struct FreeExprIter {
-  void operator()(nftnl_expr_iter* p) const { nftnl_expr_iter_destroy(p); }
-};
-struct FreeElemIter {
-  void operator()(nftnl_set_elems_iter* p) const { nftnl_set_elems_iter_destroy(p); }
-};
-using TablePtr = std::unique_ptr<nftnl_table, FreeTable>;
-using ChainPtr = std::unique_ptr<nftnl_chain, FreeChain>;
-using SetPtr = std::unique_ptr<nftnl_set, FreeSet>;
-using RulePtr = std::unique_ptr<nftnl_rule, FreeRule>;
-using UdataPtr = std::unique_ptr<nftnl_udata_buf, FreeUdata>;
-
-std::string tableName(const Family& f) { return std::string(f.name) + " " + kTable; }
+std::string tableName(const Family& f) { return netlink::nftTableDesc(f.nfproto, kTable); }
 
 // ---- pure encoding -----------------------------------------------------------------------------
 
@@ -100,122 +71,32 @@ std::vector<uint8_t> keyBytes(U128 v, size_t bytes) {
 
 // ---- message building --------------------------------------------------------------------------
 
-// One nfnetlink batch: BATCH_BEGIN, the requests (each with NLM_F_ACK), BATCH_END. add() returns
-// the header of a new message; it is accounted for when the next one is added (its length is known
-// only once the caller has built its payload).
-class Batch {
-public:
-  explicit Batch(uint32_t seq) : firstSeq_(seq), nextSeq_(seq) {
-    reserve(256);
-    nftnl_batch_begin(at(), nextSeq_++);
-    commit();
-  }
-
-  nlmsghdr* add(uint16_t type, uint16_t family, uint16_t flags, std::string what,
-                size_t maxLen = 4096) {
-    commitPending();
-    reserve(maxLen);
-    what_.push_back(std::move(what));
-    pending_ = true;
-    return nftnl_nlmsg_build_hdr(at(), type, family, flags | NLM_F_ACK, nextSeq_++);
-  }
-
-  // Appends BATCH_END; the buffer is then ready to send.
-  void finish() {
-    commitPending();
-    reserve(256);
-    nftnl_batch_end(at(), nextSeq_);
-    commit();
-  }
-
-  size_t requests() const { return what_.size(); }
-  const char* data() const { return buf_.data(); }
-  size_t size() const { return used_; }
-  uint32_t firstRequestSeq() const { return firstSeq_ + 1; }
-  // The description of the request with sequence number `seq` ("batch" for begin/end).
-  std::string what(uint32_t seq) const {
-    size_t i = seq - firstRequestSeq();
-    return seq >= firstRequestSeq() && i < what_.size() ? what_[i] : "batch";
-  }
-
-private:
-  char* at() { return buf_.data() + used_; }
-  void commit() { used_ += NLMSG_ALIGN(reinterpret_cast<nlmsghdr*>(at())->nlmsg_len); }
-  void commitPending() {
-    if (pending_) {
-      commit();
-      pending_ = false;
-    }
-  }
-  void reserve(size_t maxLen) {
-    if (buf_.size() < used_ + maxLen) {
-      buf_.resize(std::max(buf_.size() * 2, used_ + maxLen));
-    }
-  }
-
-  std::vector<char> buf_;
-  size_t used_ = 0;
-  bool pending_ = false;
-  uint32_t firstSeq_;
-  uint32_t nextSeq_;
-  std::vector<std::string> what_;
-};
-
-TablePtr makeTable(const Family& f) {
-  TablePtr t(nftnl_table_alloc());
-  nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTable);
-  nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, f.nfproto);
-  return t;
-}
-
-void addTableMsg(Batch& b, const Family& f, uint16_t type, uint16_t flags, const char* verb) {
-  TablePtr t = makeTable(f);
-  nlmsghdr* nlh = b.add(type, f.nfproto, flags, std::string(verb) + " table " + tableName(f));
-  nftnl_table_nlmsg_build_payload(nlh, t.get());
-}
-
-// Deletes the table if it exists: creating it first makes the delete unable to fail (ENOENT), and
-// the pair commits atomically with the rest of the batch.
-void addDeleteTable(Batch& b, const Family& f) {
-  addTableMsg(b, f, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
-  addTableMsg(b, f, NFT_MSG_DELTABLE, 0, "delete");
-}
-
-SetPtr makeSet(const Family& f, const char* name) {
-  SetPtr s(nftnl_set_alloc());
-  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTable);
-  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name);
-  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, f.nfproto);
-  return s;
+NftSetPtr makeSet(const Family& f, const char* name) {
+  return netlink::nftSetObject(f.nfproto, kTable, name);
 }
 
 void addElements(nftnl_set* s, const std::vector<IntervalSetElement>& elems) {
   for (size_t i = 0; i < elems.size(); ++i) {
-    nftnl_set_elem* e = nftnl_set_elem_alloc();
-    nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key.data(),
-                       static_cast<uint32_t>(elems[i].key.size()));
+    const auto& key = elems[i].key;
     if (elems[i].intervalEnd) {
-      nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-    } else if (i + 1 == elems.size()) {
-      // A range reaching the last address has no end element; nft marks such a start as an open
-      // interval so that its listing shows the range.
-      UdataPtr u(nftnl_udata_buf_alloc(32));
-      nftnl_udata_put_u32(u.get(), NFTNL_UDATA_SET_ELEM_FLAGS, NFTNL_SET_ELEM_F_INTERVAL_OPEN);
-      nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u.get()),
-                         nftnl_udata_buf_len(u.get()));
+      netlink::nftAddIntervalEnd(s, key.data(), key.size());
+      continue;
     }
-    nftnl_set_elem_add(s, e);
+    nftnl_set_elem* e = netlink::nftAddElem(s, key.data(), key.size());
+    if (i + 1 == elems.size()) {
+      netlink::nftMarkIntervalOpen(e); // a range reaching the last address: no end element
+    }
   }
 }
 
 size_t elementsMsgSize(size_t n) { return 512 + n * 96; }
 
-void addElementsMsg(Batch& b, const Family& f, const char* set,
+void addElementsMsg(NftBatch& b, const Family& f, const char* set,
                     const std::vector<IntervalSetElement>& elems) {
   if (elems.empty()) {
     return; // the kernel refuses an element message without elements
   }
-  SetPtr s = makeSet(f, set);
+  NftSetPtr s = makeSet(f, set);
   addElements(s.get(), elems);
   nlmsghdr* nlh =
       b.add(NFT_MSG_NEWSETELEM, f.nfproto, NLM_F_CREATE,
@@ -224,49 +105,37 @@ void addElementsMsg(Batch& b, const Family& f, const char* set,
 }
 
 // Flush + add in the same transaction: the set never appears empty to packets.
-void addReplaceElements(Batch& b, const Family& f, const char* set,
+void addReplaceElements(NftBatch& b, const Family& f, const char* set,
                         const std::vector<IntervalSetElement>& elems) {
-  SetPtr s = makeSet(f, set);
+  NftSetPtr s = makeSet(f, set);
   nlmsghdr* nlh = b.add(NFT_MSG_DELSETELEM, f.nfproto, 0, "flush " + tableName(f) + " " + set);
   nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
   addElementsMsg(b, f, set, elems);
 }
 
-void addSetMsg(Batch& b, const Family& f, const char* name, uint32_t id) {
-  SetPtr s = makeSet(f, name);
+void addSetMsg(NftBatch& b, const Family& f, const char* name, uint32_t id) {
+  NftSetPtr s = makeSet(f, name);
   nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
   nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, f.keyType);
   nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, f.keyLen);
   nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
-  UdataPtr u(nftnl_udata_buf_alloc(32));
-  nftnl_udata_put_u32(u.get(), NFTNL_UDATA_SET_KEYBYTEORDER, kByteorderBigEndian);
-  nftnl_set_set_data(s.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(u.get()),
-                     nftnl_udata_buf_len(u.get()));
+  netlink::nftSetSetUdata(s.get(), kByteorderBigEndian, false);
   nlmsghdr* nlh =
       b.add(NFT_MSG_NEWSET, f.nfproto, NLM_F_CREATE, "add set " + tableName(f) + " " + name);
   nftnl_set_nlmsg_build_payload(nlh, s.get());
 }
 
-void addChainMsg(Batch& b, const Family& f) {
-  ChainPtr c(nftnl_chain_alloc());
-  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTable);
-  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, kChain);
-  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, f.nfproto);
-  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "nat");
-  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, NF_INET_POST_ROUTING);
-  nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, kSrcNatPriority);
-  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+void addChainMsg(NftBatch& b, const Family& f) {
+  NftChainPtr c = netlink::nftChainObject(f.nfproto, kTable, kChain);
+  netlink::nftSetBaseChain(c.get(), kPostrouting);
   nlmsghdr* nlh =
       b.add(NFT_MSG_NEWCHAIN, f.nfproto, NLM_F_CREATE, "add chain " + tableName(f) + " " + kChain);
   nftnl_chain_nlmsg_build_payload(nlh, c.get());
 }
 
 // The rule's userdata: an nft comment, which also marks the rule as ours.
-std::vector<uint8_t> ruleUserdata() {
-  UdataPtr u(nftnl_udata_buf_alloc(NFTNL_UDATA_COMMENT_MAXLEN + 16));
-  nftnl_udata_put_strz(u.get(), NFTNL_UDATA_RULE_COMMENT, kRuleComment);
-  const auto* p = static_cast<const uint8_t*>(nftnl_udata_buf_data(u.get()));
-  return std::vector<uint8_t>(p, p + nftnl_udata_buf_len(u.get()));
+std::string ruleUserdata() {
+  return netlink::nftCommentUdata(NFTNL_UDATA_RULE_COMMENT, kRuleComment);
 }
 
 void addPayload(nftnl_rule* r, uint32_t offset, uint32_t len) {
@@ -288,17 +157,14 @@ void addLookup(nftnl_rule* r, const char* set, uint32_t setId, bool invert) {
 }
 
 // ip saddr @masq-pools ip daddr != @all-pools masquerade comment "caracal:nat-outgoing"
-void addRuleMsg(Batch& b, const Family& f) {
-  RulePtr r(nftnl_rule_alloc());
-  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, kTable);
-  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, kChain);
-  nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, f.nfproto);
+void addRuleMsg(NftBatch& b, const Family& f) {
+  NftRulePtr r = netlink::nftRuleObject(f.nfproto, kTable, kChain);
   addPayload(r.get(), f.saddrOffset, f.keyLen);
   addLookup(r.get(), kMasqSet, kMasqSetId, false);
   addPayload(r.get(), f.daddrOffset, f.keyLen);
   addLookup(r.get(), kAllSet, kAllSetId, true);
   nftnl_rule_add_expr(r.get(), nftnl_expr_alloc("masq"));
-  std::vector<uint8_t> udata = ruleUserdata();
+  std::string udata = ruleUserdata();
   nftnl_rule_set_data(r.get(), NFTNL_RULE_USERDATA, udata.data(),
                       static_cast<uint32_t>(udata.size()));
   nlmsghdr* nlh = b.add(NFT_MSG_NEWRULE, f.nfproto, NLM_F_CREATE | NLM_F_APPEND,
@@ -306,9 +172,9 @@ void addRuleMsg(Batch& b, const Family& f) {
   nftnl_rule_nlmsg_build_payload(nlh, r.get());
 }
 
-void addFullTable(Batch& b, const Family& f, const std::vector<IntervalSetElement>& masq,
+void addFullTable(NftBatch& b, const Family& f, const std::vector<IntervalSetElement>& masq,
                   const std::vector<IntervalSetElement>& all) {
-  addTableMsg(b, f, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+  netlink::nftTableMsg(b, f.nfproto, kTable, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
   addSetMsg(b, f, kMasqSet, kMasqSetId);
   addElementsMsg(b, f, kMasqSet, masq);
   addSetMsg(b, f, kAllSet, kAllSetId);
@@ -331,7 +197,7 @@ struct TableState {
   std::vector<IntervalSetElement> masq, all; // sorted (the kernel's dump order is its own)
 };
 
-bool ruleMatches(nftnl_rule* r, const Family& f, const std::vector<uint8_t>& udata) {
+bool ruleMatches(nftnl_rule* r, const Family& f, const std::string& udata) {
   uint32_t len = 0;
   const void* d = nftnl_rule_is_set(r, NFTNL_RULE_USERDATA)
                       ? nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len)
@@ -339,7 +205,7 @@ bool ruleMatches(nftnl_rule* r, const Family& f, const std::vector<uint8_t>& uda
   if (d == nullptr || len != udata.size() || std::memcmp(d, udata.data(), len) != 0) {
     return false;
   }
-  std::unique_ptr<nftnl_expr_iter, FreeExprIter> it(nftnl_expr_iter_create(r));
+  NftExprIterPtr it(nftnl_expr_iter_create(r));
   std::vector<nftnl_expr*> exprs;
   for (nftnl_expr* e = nftnl_expr_iter_next(it.get()); e != nullptr;
        e = nftnl_expr_iter_next(it.get())) {
@@ -366,156 +232,13 @@ bool ruleMatches(nftnl_rule* r, const Family& f, const std::vector<uint8_t>& uda
          lookupIs(exprs[3], kAllSet, true) && name(exprs[4]) == "masq";
 }
 
-class NftSocket {
-public:
-  ~NftSocket() {
-    if (sock_ != nullptr) {
-      mnl_socket_close(sock_);
-    }
-  }
-
-  Status open() {
-    sock_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-    if (sock_ == nullptr) {
-      return errnoStatus("opening nfnetlink socket", errno);
-    }
-    if (mnl_socket_bind(sock_, 0, MNL_SOCKET_AUTOPID) < 0) {
-      return errnoStatus("binding nfnetlink socket", errno);
-    }
-    int one = 1;
-    // Acks without a copy of the request, but with the kernel's error text.
-    (void)mnl_socket_setsockopt(sock_, NETLINK_CAP_ACK, &one, sizeof(one));
-    (void)mnl_socket_setsockopt(sock_, NETLINK_EXT_ACK, &one, sizeof(one));
-    timeval tv{5, 0};
-    (void)setsockopt(mnl_socket_get_fd(sock_), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    portid_ = mnl_socket_get_portid(sock_);
-    seq_ = static_cast<uint32_t>(time(nullptr));
-    return {};
-  }
-
-  uint32_t nextSeq(uint32_t count = 1) {
-    uint32_t s = seq_;
-    seq_ += count;
-    return s;
-  }
-
-  // One request (a get or a dump); `onMsg` sees every answer. Returns 0 or the errno.
-  int request(uint16_t type, uint16_t family, uint16_t flags,
-              const std::function<void(nlmsghdr*)>& build,
-              const std::function<void(const nlmsghdr*)>& onMsg) {
-    std::vector<char> out(MNL_SOCKET_BUFFER_SIZE);
-    uint32_t seq = nextSeq();
-    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(out.data(), type, family, flags, seq);
-    build(nlh);
-    if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) {
-      return errno;
-    }
-    std::vector<char> in(kRecvBuffer);
-    struct Ctx {
-      const std::function<void(const nlmsghdr*)>* onMsg;
-    } ctx{&onMsg};
-    mnl_cb_t cb = [](const nlmsghdr* m, void* data) -> int {
-      (*static_cast<Ctx*>(data)->onMsg)(m);
-      return MNL_CB_OK;
-    };
-    for (;;) {
-      ssize_t n = mnl_socket_recvfrom(sock_, in.data(), in.size());
-      if (n < 0) {
-        return errno;
-      }
-      int ret = mnl_cb_run(in.data(), static_cast<size_t>(n), seq, portid_, cb, &ctx);
-      if (ret < 0) {
-        return errno;
-      }
-      if (ret == MNL_CB_STOP) {
-        return 0;
-      }
-    }
-  }
-
-  // Sends the batch and waits for one ack per request; the first failure names its request.
-  Status send(Batch& batch) {
-    int fd = mnl_socket_get_fd(sock_);
-    int want = static_cast<int>(std::max<size_t>(batch.size() * 2, 1 << 20));
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want));
-    if (mnl_socket_sendto(sock_, batch.data(), batch.size()) < 0) {
-      return errnoStatus("sending nftables batch", errno);
-    }
-    std::vector<char> in(kRecvBuffer);
-    size_t acked = 0;
-    Status first;
-    while (acked < batch.requests()) {
-      ssize_t n = mnl_socket_recvfrom(sock_, in.data(), in.size());
-      if (n < 0) {
-        return errnoStatus("waiting for nftables acks (" + std::to_string(acked) + " of " +
-                               std::to_string(batch.requests()) + ")",
-                           errno);
-      }
-      int len = static_cast<int>(n);
-      for (auto* m = reinterpret_cast<nlmsghdr*>(in.data()); mnl_nlmsg_ok(m, len);
-           m = mnl_nlmsg_next(m, &len)) {
-        if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_pid != portid_) {
-          continue;
-        }
-        const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
-        ++acked;
-        if (err->error != 0 && first.isOk()) {
-          std::string text = std::strerror(-err->error);
-          std::string extack = extackMessage(m);
-          if (!extack.empty()) {
-            text += " (" + extack + ")";
-          }
-          first = Status(Code::Internal, "nftables: " + batch.what(m->nlmsg_seq) + ": " + text);
-          if (m->nlmsg_seq < batch.firstRequestSeq()) {
-            return first; // the batch as a whole was refused: no per-request acks follow
-          }
-        }
-      }
-    }
-    return first;
-  }
-
-private:
-  static constexpr size_t kRecvBuffer = 1 << 17;
-
-  static Status errnoStatus(const std::string& what, int err) {
-    return Status(Code::Internal, what + ": " + std::strerror(err));
-  }
-
-  static std::string extackMessage(const nlmsghdr* m) {
-    if ((m->nlmsg_flags & NLM_F_ACK_TLVS) == 0) {
-      return "";
-    }
-    size_t offset = sizeof(nlmsgerr);
-    if ((m->nlmsg_flags & NLM_F_CAPPED) == 0) {
-      const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
-      offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
-    }
-    std::string msg;
-    mnl_attr_parse(
-        m, static_cast<unsigned>(offset),
-        [](const nlattr* a, void* data) -> int {
-          if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG) {
-            *static_cast<std::string*>(data) = mnl_attr_get_str(a);
-          }
-          return MNL_CB_OK;
-        },
-        &msg);
-    return msg;
-  }
-
-  mnl_socket* sock_ = nullptr;
-  uint32_t portid_ = 0;
-  uint32_t seq_ = 0;
-};
-
 class NftNatOutgoing : public NatOutgoing {
 public:
   Status init() { return sock_.open(); }
 
   Status apply(const std::vector<api::IpNet>& masqPools,
                const std::vector<api::IpNet>& allPools) override {
-    Batch batch(sock_.nextSeq(kSeqWindow));
+    NftBatch batch(sock_.nextSeq(kSeqWindow), NftAckMode::EachRequest);
     for (const Family* f : {&kIpv4, &kIpv6}) {
       auto masq = intervalSetElements(masqPools, f->ipVersion);
       auto all = intervalSetElements(allPools, f->ipVersion);
@@ -523,13 +246,13 @@ public:
       ASSIGN_OR_RETURN(TableState st, readTable(*f));
       if (!wanted) {
         if (st.exists) {
-          addDeleteTable(batch, *f);
+          netlink::nftDeleteTableMsgs(batch, f->nfproto, kTable);
         }
         continue;
       }
       if (!st.exists || !st.structureOk) {
         if (st.exists) {
-          addDeleteTable(batch, *f);
+          netlink::nftDeleteTableMsgs(batch, f->nfproto, kTable);
         }
         addFullTable(batch, *f, masq, all);
         continue;
@@ -541,44 +264,33 @@ public:
         addReplaceElements(batch, *f, kAllSet, all);
       }
     }
-    if (batch.requests() == 0) {
-      return {};
-    }
-    batch.finish();
-    return sock_.send(batch).withContext("natOutgoing apply");
+    return send(batch, "natOutgoing apply");
   }
 
   Status remove() override {
-    Batch batch(sock_.nextSeq(kSeqWindow));
+    NftBatch batch(sock_.nextSeq(kSeqWindow), NftAckMode::EachRequest);
     for (const Family* f : {&kIpv4, &kIpv6}) {
-      ASSIGN_OR_RETURN(bool exists, tableExists(*f));
-      if (exists) {
-        addDeleteTable(batch, *f);
+      int err = netlink::nftGetTable(sock_, f->nfproto, kTable);
+      if (err != 0 && err != ENOENT) {
+        return Status(Code::Internal, "reading " + tableName(*f) + ": " + std::strerror(err));
+      }
+      if (err == 0) {
+        netlink::nftDeleteTableMsgs(batch, f->nfproto, kTable);
       }
     }
-    if (batch.requests() == 0) {
-      return {};
-    }
-    batch.finish();
-    return sock_.send(batch).withContext("natOutgoing remove");
+    return send(batch, "natOutgoing remove");
   }
 
 private:
   // Sequence numbers reserved per batch (more than any batch here can hold).
   static constexpr uint32_t kSeqWindow = 64;
 
-  Result<bool> tableExists(const Family& f) {
-    int err = sock_.request(
-        NFT_MSG_GETTABLE, f.nfproto, NLM_F_ACK,
-        [&](nlmsghdr* nlh) { nftnl_table_nlmsg_build_payload(nlh, makeTable(f).get()); },
-        [](const nlmsghdr*) {});
-    if (err == ENOENT) {
-      return false;
+  Status send(NftBatch& batch, const std::string& context) {
+    if (batch.requests() == 0) {
+      return {};
     }
-    if (err != 0) {
-      return Status(Code::Internal, "reading " + tableName(f) + ": " + std::strerror(err));
-    }
-    return true;
+    batch.finish();
+    return sock_.send(batch).withContext(context);
   }
 
   Result<TableState> readTable(const Family& f) {
@@ -589,15 +301,7 @@ private:
     };
 
     uint32_t use = 0;
-    int err = sock_.request(
-        NFT_MSG_GETTABLE, f.nfproto, NLM_F_ACK,
-        [&](nlmsghdr* nlh) { nftnl_table_nlmsg_build_payload(nlh, makeTable(f).get()); },
-        [&](const nlmsghdr* m) {
-          TablePtr t(nftnl_table_alloc());
-          if (nftnl_table_nlmsg_parse(m, t.get()) == 0) {
-            use = nftnl_table_get_u32(t.get(), NFTNL_TABLE_USE);
-          }
-        });
+    int err = netlink::nftGetTable(sock_, f.nfproto, kTable, &use);
     if (err == ENOENT) {
       return st;
     }
@@ -615,24 +319,13 @@ private:
     err = sock_.request(
         NFT_MSG_GETCHAIN, f.nfproto, NLM_F_ACK,
         [&](nlmsghdr* nlh) {
-          ChainPtr c(nftnl_chain_alloc());
-          nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTable);
-          nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, kChain);
-          nftnl_chain_nlmsg_build_payload(nlh, c.get());
+          nftnl_chain_nlmsg_build_payload(nlh,
+                                          netlink::nftChainObject(f.nfproto, kTable, kChain).get());
         },
         [&](const nlmsghdr* m) {
-          ChainPtr c(nftnl_chain_alloc());
-          if (nftnl_chain_nlmsg_parse(m, c.get()) != 0) {
-            return;
-          }
-          const char* type = nftnl_chain_is_set(c.get(), NFTNL_CHAIN_TYPE)
-                                 ? nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TYPE)
-                                 : "";
-          chainOk = nftnl_chain_is_set(c.get(), NFTNL_CHAIN_HOOKNUM) &&
-                    nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_HOOKNUM) == NF_INET_POST_ROUTING &&
-                    nftnl_chain_get_s32(c.get(), NFTNL_CHAIN_PRIO) == kSrcNatPriority &&
-                    std::strcmp(type, "nat") == 0 &&
-                    nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_POLICY) == NF_ACCEPT;
+          NftChainPtr c(nftnl_chain_alloc());
+          chainOk = nftnl_chain_nlmsg_parse(m, c.get()) == 0 &&
+                    netlink::nftIsBaseChain(c.get(), kPostrouting);
         });
     if (err != 0 && err != ENOENT) {
       return fail("chain", err);
@@ -647,7 +340,7 @@ private:
           NFT_MSG_GETSET, f.nfproto, NLM_F_ACK,
           [&](nlmsghdr* nlh) { nftnl_set_nlmsg_build_payload(nlh, makeSet(f, name).get()); },
           [&](const nlmsghdr* m) {
-            SetPtr s(nftnl_set_alloc());
+            NftSetPtr s(nftnl_set_alloc());
             if (nftnl_set_nlmsg_parse(m, s.get()) != 0) {
               return;
             }
@@ -665,17 +358,15 @@ private:
 
     int rules = 0;
     bool ruleOk = false;
-    std::vector<uint8_t> udata = ruleUserdata();
+    std::string udata = ruleUserdata();
     err = sock_.request(
         NFT_MSG_GETRULE, f.nfproto, NLM_F_DUMP,
         [&](nlmsghdr* nlh) {
-          RulePtr r(nftnl_rule_alloc());
-          nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, kTable);
-          nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, kChain);
-          nftnl_rule_nlmsg_build_payload(nlh, r.get());
+          nftnl_rule_nlmsg_build_payload(nlh,
+                                         netlink::nftRuleObject(f.nfproto, kTable, kChain).get());
         },
         [&](const nlmsghdr* m) {
-          RulePtr r(nftnl_rule_alloc());
+          NftRulePtr r(nftnl_rule_alloc());
           if (nftnl_rule_nlmsg_parse(m, r.get()) != 0 ||
               std::strcmp(nftnl_rule_get_str(r.get(), NFTNL_RULE_TABLE), kTable) != 0 ||
               std::strcmp(nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN), kChain) != 0) {
@@ -692,33 +383,13 @@ private:
     }
 
     for (auto [name, out] : {std::pair{kMasqSet, &st.masq}, std::pair{kAllSet, &st.all}}) {
-      err = sock_.request(
-          NFT_MSG_GETSETELEM, f.nfproto, NLM_F_DUMP,
-          [&](nlmsghdr* nlh) { nftnl_set_elems_nlmsg_build_payload(nlh, makeSet(f, name).get()); },
-          [&](const nlmsghdr* m) {
-            SetPtr s(nftnl_set_alloc());
-            if (nftnl_set_elems_nlmsg_parse(m, s.get()) != 0) {
-              return;
-            }
-            std::unique_ptr<nftnl_set_elems_iter, FreeElemIter> it(
-                nftnl_set_elems_iter_create(s.get()));
-            for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it.get()); e != nullptr;
-                 e = nftnl_set_elems_iter_next(it.get())) {
-              uint32_t len = 0;
-              const auto* key =
-                  static_cast<const uint8_t*>(nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len));
-              IntervalSetElement el;
-              if (key != nullptr) {
-                el.key.assign(key, key + len);
-              }
-              el.intervalEnd = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
-                               (nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) &
-                                NFT_SET_ELEM_INTERVAL_END) != 0;
-              out->push_back(std::move(el));
-            }
-          });
+      std::vector<NftElem> elems;
+      err = netlink::nftDumpElems(sock_, f.nfproto, kTable, name, elems);
       if (err != 0) {
         return fail(std::string("elements of ") + name, err);
+      }
+      for (const auto& e : elems) {
+        out->push_back({std::vector<uint8_t>(e.key.begin(), e.key.end()), e.intervalEnd});
       }
       std::sort(out->begin(), out->end());
     }

@@ -1,9 +1,9 @@
 #include "felix/node_main.h"
 
 #include "bgp/supervisor.h"
+#include "common/signals.h"
 #include "confd/watcher.h"
-#include "datastore/kubeconfig.h"
-#include "datastore/rest_client.h"
+#include "datastore/connect.h"
 #include "felix/agent.h"
 #include "felix/nat_outgoing.h"
 #include "felix/policy_manager.h"
@@ -16,7 +16,6 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
-#include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -111,26 +110,13 @@ int nodeMain(int argc, char** argv) {
   }
 
   // Signals are taken synchronously by the main thread: block them before any thread starts.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  BlockedSignals sigs{SIGTERM, SIGINT, SIGHUP};
 
-  datastore::ConfigOverrides ov;
-  ov.kubeconfig = f.kubeconfig;
-  auto cfg = datastore::resolveClientConfig(ov, datastore::processEnv);
-  if (!cfg) {
-    spdlog::error("API server configuration: {}", cfg.error().message());
-    return 1;
-  }
-  auto client = datastore::RestClient::fromConfig(*cfg);
+  auto client = datastore::connectRestClient(f.kubeconfig, "caracal-node/" CARACAL_VERSION);
   if (!client) {
-    spdlog::error("API client: {}", client.error().message());
+    spdlog::error("{}", client.error().message());
     return 1;
   }
-  (*client)->setUserAgent("caracal-node/" CARACAL_VERSION);
   std::unique_ptr<ipam::Store> store = ipam::makeRestStore(**client);
   std::unique_ptr<ListWatchSource> source = makeRestListWatchSource(**client);
 
@@ -225,10 +211,7 @@ int nodeMain(int argc, char** argv) {
   syncer.start();
 
   while (true) {
-    int sig = 0;
-    if (sigwait(&sigs, &sig) != 0) {
-      continue;
-    }
+    int sig = sigs.wait();
     if (sig == SIGHUP) {
       agent.kick();
       continue;

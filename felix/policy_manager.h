@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "felix/calc/policy_calc.h"
+#include "felix/synced_worker.h"
 #include "felix/syncer.h"
 #include "policy/dataplane.h"
 
@@ -50,7 +51,7 @@ struct PolicyManagerStats {
   std::chrono::microseconds lastApply{0}; // compute + write of the last apply
 };
 
-class PolicyManager : public SyncerCallbacks {
+class PolicyManager : public SyncedWorker {
 public:
   // Subscribes to `syncer` (not started yet); the syncer must be stopped before destruction.
   PolicyManager(PolicyManagerOptions options, Syncer& syncer, std::unique_ptr<PolicyWriter> writer);
@@ -62,8 +63,9 @@ public:
   // Blocks until an apply has succeeded after the syncer was in sync, or `timeout`.
   bool waitApplied(std::chrono::milliseconds timeout) const;
 
-  void onUpdates(const std::vector<Update>& updates) override;
-  void onInSync() override;
+protected:
+  void absorb(const std::vector<Update>& updates) override;
+  Clock::time_point pass(std::unique_lock<std::mutex>& lock, bool scheduled) override;
 
 private:
   struct Impl;

@@ -2,6 +2,7 @@
 // syncer is in sync, updates become applies of the desired state, a failing writer is retried
 // with a resync, and problems do not stop the rest.
 
+#include "api/testing/objects.h"
 #include "felix/fake_source.h"
 #include "felix/policy_manager.h"
 
@@ -13,14 +14,9 @@
 namespace caracal::felix {
 namespace {
 
-const api::KindInfo& calico(const char* k) { return *api::findByKind("projectcalico.org/v3", k); }
-const api::KindInfo& core(const char* k) { return *api::findByKind("v1", k); }
-
-Value yaml(const std::string& text) {
-  auto v = parseYaml(text);
-  EXPECT_TRUE(bool(v)) << text;
-  return v ? *v : Value();
-}
+using api::testutil::calico;
+using api::testutil::core;
+using api::testutil::yaml;
 
 template <typename Pred> bool eventually(Pred pred) {
   for (int i = 0; i < 500; ++i) {

@@ -2,20 +2,15 @@
 
 #include "api/netaddr.h"
 #include "common/strings.h"
+#include "netlink/nft_batch.h"
 #include "policy/nft_render.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
-#include <ctime>
-#include <fcntl.h>
-#include <functional>
-#include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
-#include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
@@ -23,14 +18,8 @@
 #include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
-#include <linux/netfilter/nfnetlink.h>
-#include <linux/netlink.h>
 #include <net/if.h>
-#include <sched.h>
 #include <set>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 namespace caracal::policy {
 
@@ -58,34 +47,15 @@ constexpr uint32_t kCtStateEstablished = 2;
 constexpr uint32_t kCtStateRelated = 4;
 constexpr size_t kElementsPerMessage = 1000;
 
-// ---- small owners ------------------------------------------------------------------------------
+using netlink::NftAckMode;
+using netlink::NftBatch;
+using netlink::NftElem;
+using ChainPtr = netlink::NftChainPtr;
+using ExprIterPtr = netlink::NftExprIterPtr;
+using RulePtr = netlink::NftRulePtr;
+using SetPtr = netlink::NftSetPtr;
+using UdataPtr = netlink::NftUdataPtr;
 
-struct FreeTable {
-  void operator()(nftnl_table* p) const { nftnl_table_free(p); }
-};
-struct FreeChain {
-  void operator()(nftnl_chain* p) const { nftnl_chain_free(p); }
-};
-struct FreeSet {
-  void operator()(nftnl_set* p) const { nftnl_set_free(p); }
-};
-struct FreeRule {
-  void operator()(nftnl_rule* p) const { nftnl_rule_free(p); }
-};
-struct FreeUdata {
-  void operator()(nftnl_udata_buf* p) const { nftnl_udata_buf_free(p); }
-};
-struct FreeExprIter {
-  void operator()(nftnl_expr_iter* p) const { nftnl_expr_iter_destroy(p); }
-};
-struct FreeElemIter {
-  void operator()(nftnl_set_elems_iter* p) const { nftnl_set_elems_iter_destroy(p); }
-};
-using TablePtr = std::unique_ptr<nftnl_table, FreeTable>;
-using ChainPtr = std::unique_ptr<nftnl_chain, FreeChain>;
-using SetPtr = std::unique_ptr<nftnl_set, FreeSet>;
-using RulePtr = std::unique_ptr<nftnl_rule, FreeRule>;
-using UdataPtr = std::unique_ptr<nftnl_udata_buf, FreeUdata>;
 using Bytes = std::string; // raw key bytes
 
 Bytes u32Bytes(uint32_t v) { // host order (meta mark, ct state)
@@ -994,7 +964,7 @@ private:
 // write. Anonymous set names are the kernel's choice and are left out.
 std::string ruleFingerprint(nftnl_rule* r) {
   std::string out;
-  std::unique_ptr<nftnl_expr_iter, FreeExprIter> it(nftnl_expr_iter_create(r));
+  ExprIterPtr it(nftnl_expr_iter_create(r));
   char buf[1024];
   for (nftnl_expr* e = nftnl_expr_iter_next(it.get()); e != nullptr;
        e = nftnl_expr_iter_next(it.get())) {
@@ -1019,249 +989,24 @@ std::string ruleFingerprint(nftnl_rule* r) {
   return out;
 }
 
-// ---- the batch ---------------------------------------------------------------------------------
-
-// BATCH_BEGIN, requests, BATCH_END. Only the last request asks for an ack: the kernel reports
-// every failing request anyway and processes the whole batch before answering, so one ack (or
-// the errors before it) tells the outcome without an ack per message.
-class Batch {
-public:
-  explicit Batch(uint32_t seq) : firstSeq_(seq), nextSeq_(seq) {
-    reserve(256);
-    nftnl_batch_begin(at(), nextSeq_++);
-    commit();
-  }
-
-  nlmsghdr* add(uint16_t type, uint16_t flags, std::string what, size_t maxLen = 4096) {
-    commitPending();
-    reserve(maxLen);
-    offsets_.push_back(used_);
-    what_.push_back(std::move(what));
-    pending_ = true;
-    return nftnl_nlmsg_build_hdr(at(), type, NFPROTO_INET, flags, nextSeq_++);
-  }
-
-  void finish() {
-    commitPending();
-    if (!offsets_.empty()) {
-      reinterpret_cast<nlmsghdr*>(buf_.data() + offsets_.back())->nlmsg_flags |= NLM_F_ACK;
-    }
-    reserve(256);
-    nftnl_batch_end(at(), nextSeq_);
-    commit();
-  }
-
-  size_t requests() const { return offsets_.size(); }
-  const char* data() const { return buf_.data(); }
-  size_t size() const { return used_; }
-  uint32_t firstRequestSeq() const { return firstSeq_ + 1; }
-  uint32_t lastRequestSeq() const { return firstSeq_ + static_cast<uint32_t>(offsets_.size()); }
-  std::string what(uint32_t seq) const {
-    size_t i = seq - firstRequestSeq();
-    return seq >= firstRequestSeq() && i < what_.size() ? what_[i] : "batch";
-  }
-
-private:
-  char* at() { return buf_.data() + used_; }
-  void commit() { used_ += NLMSG_ALIGN(reinterpret_cast<nlmsghdr*>(at())->nlmsg_len); }
-  void commitPending() {
-    if (pending_) {
-      commit();
-      pending_ = false;
-    }
-  }
-  void reserve(size_t maxLen) {
-    if (buf_.size() < used_ + maxLen) {
-      buf_.resize(std::max(buf_.size() * 2, used_ + maxLen));
-    }
-  }
-
-  std::vector<char> buf_;
-  size_t used_ = 0;
-  bool pending_ = false;
-  uint32_t firstSeq_;
-  uint32_t nextSeq_;
-  std::vector<size_t> offsets_;
-  std::vector<std::string> what_;
-};
-
 } // namespace
 
-// ---- the socket --------------------------------------------------------------------------------
-
-class NftSocket {
-public:
-  ~NftSocket() {
-    if (sock_ != nullptr) {
-      mnl_socket_close(sock_);
-    }
-  }
-
-  Status open() {
-    sock_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-    if (sock_ == nullptr) {
-      return errnoStatus("opening nfnetlink socket", errno);
-    }
-    if (mnl_socket_bind(sock_, 0, MNL_SOCKET_AUTOPID) < 0) {
-      return errnoStatus("binding nfnetlink socket", errno);
-    }
-    int one = 1;
-    (void)mnl_socket_setsockopt(sock_, NETLINK_CAP_ACK, &one, sizeof(one));
-    (void)mnl_socket_setsockopt(sock_, NETLINK_EXT_ACK, &one, sizeof(one));
-    timeval tv{10, 0};
-    int fd = mnl_socket_get_fd(sock_);
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    int rcv = 8 << 20;
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
-    portid_ = mnl_socket_get_portid(sock_);
-    seq_ = static_cast<uint32_t>(time(nullptr));
-    return {};
-  }
-
-  uint32_t nextSeq(uint32_t count) {
-    uint32_t s = seq_;
-    seq_ += count;
-    return s;
-  }
-
-  // A get or dump; `onMsg` sees every answer. 0 or the errno.
-  int request(uint16_t type, uint16_t flags, const std::function<void(nlmsghdr*)>& build,
-              const std::function<void(const nlmsghdr*)>& onMsg) {
-    std::vector<char> out(MNL_SOCKET_BUFFER_SIZE);
-    uint32_t seq = nextSeq(1);
-    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(out.data(), type, NFPROTO_INET, flags, seq);
-    build(nlh);
-    if (mnl_socket_sendto(sock_, nlh, nlh->nlmsg_len) < 0) {
-      return errno;
-    }
-    std::vector<char> in(kRecvBuffer);
-    struct Ctx {
-      const std::function<void(const nlmsghdr*)>* onMsg;
-    } ctx{&onMsg};
-    mnl_cb_t cb = [](const nlmsghdr* m, void* data) -> int {
-      (*static_cast<Ctx*>(data)->onMsg)(m);
-      return MNL_CB_OK;
-    };
-    for (;;) {
-      ssize_t n = mnl_socket_recvfrom(sock_, in.data(), in.size());
-      if (n < 0) {
-        return errno;
-      }
-      int ret = mnl_cb_run(in.data(), static_cast<size_t>(n), seq, portid_, cb, &ctx);
-      if (ret < 0) {
-        return errno;
-      }
-      if (ret == MNL_CB_STOP) {
-        return 0;
-      }
-    }
-  }
-
-  Status send(const Batch& batch) {
-    int fd = mnl_socket_get_fd(sock_);
-    int want = static_cast<int>(std::max<size_t>(batch.size() * 2, 1 << 20));
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want));
-    if (mnl_socket_sendto(sock_, batch.data(), batch.size()) < 0) {
-      return errnoStatus("sending nftables batch", errno);
-    }
-    std::vector<char> in(kRecvBuffer);
-    Status first;
-    for (;;) {
-      ssize_t n = mnl_socket_recvfrom(sock_, in.data(), in.size());
-      if (n < 0) {
-        return errnoStatus("waiting for the nftables ack", errno);
-      }
-      int len = static_cast<int>(n);
-      for (auto* m = reinterpret_cast<nlmsghdr*>(in.data()); mnl_nlmsg_ok(m, len);
-           m = mnl_nlmsg_next(m, &len)) {
-        if (m->nlmsg_type != NLMSG_ERROR || m->nlmsg_pid != portid_) {
-          continue;
-        }
-        const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
-        if (err->error != 0 && first.isOk()) {
-          std::string text = std::strerror(-err->error);
-          std::string extack = extackMessage(m);
-          if (!extack.empty()) {
-            text += " (" + extack + ")";
-          }
-          first = Status(Code::Internal, "nftables: " + batch.what(m->nlmsg_seq) + ": " + text);
-        }
-        if (m->nlmsg_seq < batch.firstRequestSeq() || m->nlmsg_seq >= batch.lastRequestSeq()) {
-          return first;
-        }
-      }
-    }
-  }
-
-private:
-  static constexpr size_t kRecvBuffer = 1 << 18;
-
-  static Status errnoStatus(const std::string& what, int err) {
-    return Status(Code::Internal, what + ": " + std::strerror(err));
-  }
-
-  static std::string extackMessage(const nlmsghdr* m) {
-    if ((m->nlmsg_flags & NLM_F_ACK_TLVS) == 0) {
-      return "";
-    }
-    size_t offset = sizeof(nlmsgerr);
-    if ((m->nlmsg_flags & NLM_F_CAPPED) == 0) {
-      const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
-      offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
-    }
-    std::string msg;
-    mnl_attr_parse(
-        m, static_cast<unsigned>(offset),
-        [](const nlattr* a, void* data) -> int {
-          if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG) {
-            *static_cast<std::string*>(data) = mnl_attr_get_str(a);
-          }
-          return MNL_CB_OK;
-        },
-        &msg);
-    return msg;
-  }
-
-  mnl_socket* sock_ = nullptr;
-  uint32_t portid_ = 0;
-  uint32_t seq_ = 0;
-};
+// The socket behind NftPolicyTable (declared in nft_table.h).
+class NftSocket : public netlink::NftSocket {};
 
 namespace {
 
 // ---- message builders --------------------------------------------------------------------------
 
-void tableMsg(Batch& b, uint16_t type, uint16_t flags, const char* verb) {
-  TablePtr t(nftnl_table_alloc());
-  nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTable.c_str());
-  nftnl_table_set_u32(t.get(), NFTNL_TABLE_FAMILY, NFPROTO_INET);
-  nlmsghdr* nlh = b.add(type, flags, std::string(verb) + " table inet " + kTable);
-  nftnl_table_nlmsg_build_payload(nlh, t.get());
+void tableMsg(NftBatch& b, uint16_t type, uint16_t flags, const char* verb) {
+  netlink::nftTableMsg(b, NFPROTO_INET, kTable, type, flags, verb);
 }
 
 SetPtr setObject(const std::string& name) {
-  SetPtr s(nftnl_set_alloc());
-  nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTable.c_str());
-  nftnl_set_set_str(s.get(), NFTNL_SET_NAME, name.c_str());
-  nftnl_set_set_u32(s.get(), NFTNL_SET_FAMILY, NFPROTO_INET);
-  return s;
+  return netlink::nftSetObject(NFPROTO_INET, kTable, name);
 }
 
-void setUdata(nftnl_set* s, uint32_t byteorder, bool merge) {
-  UdataPtr u(nftnl_udata_buf_alloc(64));
-  if (byteorder != 0) {
-    nftnl_udata_put_u32(u.get(), NFTNL_UDATA_SET_KEYBYTEORDER, byteorder);
-  }
-  if (merge) {
-    nftnl_udata_put_u32(u.get(), NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
-  }
-  if (nftnl_udata_buf_len(u.get()) > 0) {
-    nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u.get()),
-                       nftnl_udata_buf_len(u.get()));
-  }
-}
-
-void newSetMsg(Batch& b, const std::string& name, const SetState& st, uint32_t id) {
+void newSetMsg(NftBatch& b, const std::string& name, const SetState& st, uint32_t id) {
   SetPtr s = setObject(name);
   nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, setFlags(st));
   nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, setKeyType(st));
@@ -1269,44 +1014,38 @@ void newSetMsg(Batch& b, const std::string& name, const SetState& st, uint32_t i
   nftnl_set_set_u32(s.get(), NFTNL_SET_ID, id);
   if (st.isMap) {
     nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-    setUdata(s.get(), kByteorderHost, false);
+    netlink::nftSetSetUdata(s.get(), kByteorderHost, false);
   } else {
-    setUdata(s.get(), kByteorderBig, st.autoMerge);
+    netlink::nftSetSetUdata(s.get(), kByteorderBig, st.autoMerge);
   }
-  nlmsghdr* nlh = b.add(NFT_MSG_NEWSET, NLM_F_CREATE, "add set " + name);
+  nlmsghdr* nlh = b.add(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, "add set " + name);
   nftnl_set_nlmsg_build_payload(nlh, s.get());
 }
 
-void anonSetMsgs(Batch& b, const AnonSet& a) {
+void anonSetMsgs(NftBatch& b, const AnonSet& a) {
   SetPtr s = setObject("__set%d");
   nftnl_set_set_u32(s.get(), NFTNL_SET_FLAGS, a.flags);
   nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_TYPE, a.keyType);
   nftnl_set_set_u32(s.get(), NFTNL_SET_KEY_LEN, a.keyLen);
   nftnl_set_set_u32(s.get(), NFTNL_SET_ID, a.id);
-  setUdata(s.get(), (a.flags & NFT_SET_INTERVAL) != 0 ? kByteorderBig : 0, false);
-  nlmsghdr* nlh = b.add(NFT_MSG_NEWSET, NLM_F_CREATE, "add anonymous set");
+  netlink::nftSetSetUdata(s.get(), (a.flags & NFT_SET_INTERVAL) != 0 ? kByteorderBig : 0, false);
+  nlmsghdr* nlh = b.add(NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, "add anonymous set");
   nftnl_set_nlmsg_build_payload(nlh, s.get());
   SetPtr e = setObject("__set%d");
   nftnl_set_set_u32(e.get(), NFTNL_SET_ID, a.id);
   for (const auto& g : a.elems) {
-    nftnl_set_elem* el = nftnl_set_elem_alloc();
-    nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, g.key.data(), static_cast<uint32_t>(g.key.size()));
-    nftnl_set_elem_add(e.get(), el);
+    netlink::nftAddElem(e.get(), g.key.data(), g.key.size());
     if ((a.flags & NFT_SET_INTERVAL) != 0 && !g.keyEnd.empty()) {
-      nftnl_set_elem* end = nftnl_set_elem_alloc();
-      nftnl_set_elem_set(end, NFTNL_SET_ELEM_KEY, g.keyEnd.data(),
-                         static_cast<uint32_t>(g.keyEnd.size()));
-      nftnl_set_elem_set_u32(end, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-      nftnl_set_elem_add(e.get(), end);
+      netlink::nftAddIntervalEnd(e.get(), g.keyEnd.data(), g.keyEnd.size());
     }
   }
-  nlmsghdr* enlh = b.add(NFT_MSG_NEWSETELEM, NLM_F_CREATE, "add anonymous set elements",
-                         512 + a.elems.size() * 96);
+  nlmsghdr* enlh = b.add(NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE,
+                         "add anonymous set elements", 512 + a.elems.size() * 96);
   nftnl_set_elems_nlmsg_build_payload(enlh, e.get());
 }
 
 // Element messages for `groups` of set `name` (add or delete), chunked.
-size_t elemMsgs(Batch& b, const std::string& name, const SetState& st, uint32_t setId, bool add,
+size_t elemMsgs(NftBatch& b, const std::string& name, const SetState& st, uint32_t setId, bool add,
                 const std::vector<const ElemGroup*>& groups) {
   size_t kernelElems = 0;
   for (size_t start = 0; start < groups.size(); start += kElementsPerMessage) {
@@ -1317,91 +1056,73 @@ size_t elemMsgs(Batch& b, const std::string& name, const SetState& st, uint32_t 
     }
     for (size_t i = start; i < end; ++i) {
       const ElemGroup& g = *groups[i];
-      nftnl_set_elem* e = nftnl_set_elem_alloc();
-      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, g.key.data(), static_cast<uint32_t>(g.key.size()));
+      nftnl_set_elem* e = netlink::nftAddElem(s.get(), g.key.data(), g.key.size());
       if (st.isMap) {
         nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, static_cast<uint32_t>(NFT_JUMP));
         nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, g.chain.c_str());
       }
       if (st.kind == SetKind::Interval && !st.isMap && g.keyEnd.empty() && add) {
-        // Open-ended range: nft marks its start so that listings show the range.
-        UdataPtr u(nftnl_udata_buf_alloc(32));
-        nftnl_udata_put_u32(u.get(), NFTNL_UDATA_SET_ELEM_FLAGS, NFTNL_SET_ELEM_F_INTERVAL_OPEN);
-        nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u.get()),
-                           nftnl_udata_buf_len(u.get()));
+        netlink::nftMarkIntervalOpen(e); // open-ended range
       }
-      nftnl_set_elem_add(s.get(), e);
       ++kernelElems;
       if (!g.keyEnd.empty()) {
-        nftnl_set_elem* en = nftnl_set_elem_alloc();
-        nftnl_set_elem_set(en, NFTNL_SET_ELEM_KEY, g.keyEnd.data(),
-                           static_cast<uint32_t>(g.keyEnd.size()));
-        nftnl_set_elem_set_u32(en, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-        nftnl_set_elem_add(s.get(), en);
+        netlink::nftAddIntervalEnd(s.get(), g.keyEnd.data(), g.keyEnd.size());
         ++kernelElems;
       }
     }
-    nlmsghdr* nlh = b.add(add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE : 0,
-                          std::string(add ? "add" : "delete") + " elements of " + name,
-                          512 + (end - start) * 160);
+    nlmsghdr* nlh = b.add(
+        add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, NFPROTO_INET, add ? NLM_F_CREATE : 0,
+        std::string(add ? "add" : "delete") + " elements of " + name, 512 + (end - start) * 160);
     nftnl_set_elems_nlmsg_build_payload(nlh, s.get());
   }
   (void)kernelElems;
   return groups.size();
 }
 
-void delSetMsg(Batch& b, const std::string& name) {
+void delSetMsg(NftBatch& b, const std::string& name) {
   SetPtr s = setObject(name);
-  nlmsghdr* nlh = b.add(NFT_MSG_DELSET, 0, "delete set " + name);
+  nlmsghdr* nlh = b.add(NFT_MSG_DELSET, NFPROTO_INET, 0, "delete set " + name);
   nftnl_set_nlmsg_build_payload(nlh, s.get());
 }
 
 ChainPtr chainObject(const std::string& name) {
-  ChainPtr c(nftnl_chain_alloc());
-  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTable.c_str());
-  nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, name.c_str());
-  nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-  return c;
+  return netlink::nftChainObject(NFPROTO_INET, kTable, name);
 }
 
-void newChainMsg(Batch& b, const std::string& name, const ChainState& st) {
+// type filter hook forward priority 0 policy accept
+const netlink::NftBaseChain kForwardHook{"filter", NF_INET_FORWARD, 0, NF_ACCEPT};
+
+void newChainMsg(NftBatch& b, const std::string& name, const ChainState& st) {
   ChainPtr c = chainObject(name);
   if (st.kind == ChainKind::Base) {
-    nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TYPE, "filter");
-    nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_HOOKNUM, NF_INET_FORWARD);
-    nftnl_chain_set_s32(c.get(), NFTNL_CHAIN_PRIO, 0);
-    nftnl_chain_set_u32(c.get(), NFTNL_CHAIN_POLICY, NF_ACCEPT);
+    netlink::nftSetBaseChain(c.get(), kForwardHook);
   }
-  UdataPtr u(nftnl_udata_buf_alloc(NFTNL_UDATA_COMMENT_MAXLEN + 16));
-  nftnl_udata_put_strz(u.get(), NFTNL_UDATA_CHAIN_COMMENT, ("caracal:" + st.hash).c_str());
-  nftnl_chain_set_data(c.get(), NFTNL_CHAIN_USERDATA, nftnl_udata_buf_data(u.get()),
-                       nftnl_udata_buf_len(u.get()));
-  nlmsghdr* nlh = b.add(NFT_MSG_NEWCHAIN, NLM_F_CREATE, "add chain " + name);
+  std::string comment = netlink::nftCommentUdata(NFTNL_UDATA_CHAIN_COMMENT, "caracal:" + st.hash);
+  nftnl_chain_set_data(c.get(), NFTNL_CHAIN_USERDATA, comment.data(),
+                       static_cast<uint32_t>(comment.size()));
+  nlmsghdr* nlh = b.add(NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE, "add chain " + name);
   nftnl_chain_nlmsg_build_payload(nlh, c.get());
 }
 
-void delChainMsg(Batch& b, const std::string& name) {
+void delChainMsg(NftBatch& b, const std::string& name) {
   ChainPtr c = chainObject(name);
-  nlmsghdr* nlh = b.add(NFT_MSG_DELCHAIN, 0, "delete chain " + name);
+  nlmsghdr* nlh = b.add(NFT_MSG_DELCHAIN, NFPROTO_INET, 0, "delete chain " + name);
   nftnl_chain_nlmsg_build_payload(nlh, c.get());
 }
 
-void flushChainMsg(Batch& b, const std::string& name) {
-  RulePtr r(nftnl_rule_alloc());
-  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, kTable.c_str());
-  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, name.c_str());
-  nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, NFPROTO_INET);
-  nlmsghdr* nlh = b.add(NFT_MSG_DELRULE, 0, "flush chain " + name);
+void flushChainMsg(NftBatch& b, const std::string& name) {
+  RulePtr r = netlink::nftRuleObject(NFPROTO_INET, kTable, name);
+  nlmsghdr* nlh = b.add(NFT_MSG_DELRULE, NFPROTO_INET, 0, "flush chain " + name);
   nftnl_rule_nlmsg_build_payload(nlh, r.get());
 }
 
-void ruleMsgs(Batch& b, const std::string& chain,
+void ruleMsgs(NftBatch& b, const std::string& chain,
               std::vector<std::unique_ptr<RuleBuilder>>& rules) {
   for (size_t i = 0; i < rules.size(); ++i) {
     for (const auto& a : rules[i]->anon()) {
       anonSetMsgs(b, a);
     }
-    nlmsghdr* nlh = b.add(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
+    nlmsghdr* nlh = b.add(NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_CREATE | NLM_F_APPEND,
                           "add rule " + std::to_string(i) + " to chain " + chain, 8192);
     nftnl_rule_nlmsg_build_payload(nlh, rules[i]->rule());
   }
@@ -1442,36 +1163,7 @@ NftPolicyTable::~NftPolicyTable() = default;
 
 Result<std::unique_ptr<NftPolicyTable>> NftPolicyTable::open(const std::string& netnsPath) {
   auto sock = std::make_unique<NftSocket>();
-  if (netnsPath.empty()) {
-    RETURN_IF_ERROR(sock->open());
-  } else {
-    int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    int target = ::open(netnsPath.c_str(), O_RDONLY | O_CLOEXEC);
-    if (self < 0 || target < 0) {
-      int err = errno;
-      if (self >= 0) {
-        ::close(self);
-      }
-      if (target >= 0) {
-        ::close(target);
-      }
-      return Status(Code::Unavailable,
-                    "opening network namespace " + netnsPath + ": " + std::strerror(err));
-    }
-    Status st;
-    if (::setns(target, CLONE_NEWNET) != 0) {
-      st = Status(Code::Unavailable, "entering " + netnsPath + ": " + std::strerror(errno));
-    } else {
-      st = sock->open();
-      if (::setns(self, CLONE_NEWNET) != 0) {
-        // The thread would stay in the wrong namespace: nothing sane can go on.
-        std::abort();
-      }
-    }
-    ::close(self);
-    ::close(target);
-    RETURN_IF_ERROR(st);
-  }
+  RETURN_IF_ERROR(sock->open(netnsPath));
   return std::unique_ptr<NftPolicyTable>(new NftPolicyTable(std::move(sock)));
 }
 
@@ -1482,10 +1174,8 @@ Status NftPolicyTable::apply(const NftDesired& desired) {
 Status NftPolicyTable::resync(const NftDesired& desired) { return write(desired, true); }
 
 Status NftPolicyTable::remove() {
-  Batch b(sock_->nextSeq(8));
-  // Adding first makes the delete unable to fail when the table is absent.
-  tableMsg(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
-  tableMsg(b, NFT_MSG_DELTABLE, 0, "delete");
+  NftBatch b(sock_->nextSeq(8), NftAckMode::LastRequest);
+  netlink::nftDeleteTableMsgs(b, NFPROTO_INET, kTable);
   b.finish();
   Status st = sock_->send(b);
   record_.reset();
@@ -1505,14 +1195,7 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
     return Status(Code::Internal,
                   "reading table inet " + kTable + " " + what + ": " + std::strerror(err));
   };
-  int err = sock.request(
-      NFT_MSG_GETTABLE, NLM_F_ACK,
-      [](nlmsghdr* nlh) {
-        TablePtr t(nftnl_table_alloc());
-        nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kTable.c_str());
-        nftnl_table_nlmsg_build_payload(nlh, t.get());
-      },
-      [](const nlmsghdr*) {});
+  int err = netlink::nftGetTable(sock, NFPROTO_INET, kTable);
   if (err == ENOENT) {
     return {};
   }
@@ -1528,12 +1211,8 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
   };
   std::map<std::string, Seen> chains;
   err = sock.request(
-      NFT_MSG_GETCHAIN, NLM_F_DUMP,
-      [](nlmsghdr* nlh) {
-        ChainPtr c(nftnl_chain_alloc());
-        nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kTable.c_str());
-        nftnl_chain_nlmsg_build_payload(nlh, c.get());
-      },
+      NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_DUMP,
+      [](nlmsghdr* nlh) { nftnl_chain_nlmsg_build_payload(nlh, chainObject("").get()); },
       [&](const nlmsghdr* m) {
         ChainPtr c(nftnl_chain_alloc());
         if (nftnl_chain_nlmsg_parse(m, c.get()) != 0 ||
@@ -1542,15 +1221,7 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
         }
         Seen s;
         s.base = nftnl_chain_is_set(c.get(), NFTNL_CHAIN_HOOKNUM);
-        if (s.base) {
-          const char* type = nftnl_chain_is_set(c.get(), NFTNL_CHAIN_TYPE)
-                                 ? nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TYPE)
-                                 : "";
-          s.baseOk = nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_HOOKNUM) == NF_INET_FORWARD &&
-                     nftnl_chain_get_s32(c.get(), NFTNL_CHAIN_PRIO) == 0 &&
-                     std::strcmp(type, "filter") == 0 &&
-                     nftnl_chain_get_u32(c.get(), NFTNL_CHAIN_POLICY) == NF_ACCEPT;
-        }
+        s.baseOk = netlink::nftIsBaseChain(c.get(), kForwardHook);
         chains[nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME)] = s;
       });
   if (err != 0) {
@@ -1561,11 +1232,9 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
   std::map<std::string, std::vector<std::string>> rules;
   std::map<std::string, std::vector<std::string>> jumps;
   err = sock.request(
-      NFT_MSG_GETRULE, NLM_F_DUMP,
+      NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP,
       [](nlmsghdr* nlh) {
-        RulePtr r(nftnl_rule_alloc());
-        nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, kTable.c_str());
-        nftnl_rule_nlmsg_build_payload(nlh, r.get());
+        nftnl_rule_nlmsg_build_payload(nlh, netlink::nftRuleObject(NFPROTO_INET, kTable, "").get());
       },
       [&](const nlmsghdr* m) {
         RulePtr r(nftnl_rule_alloc());
@@ -1575,7 +1244,7 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
         }
         std::string chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN);
         rules[chain].push_back(ruleFingerprint(r.get()));
-        std::unique_ptr<nftnl_expr_iter, FreeExprIter> it(nftnl_expr_iter_create(r.get()));
+        ExprIterPtr it(nftnl_expr_iter_create(r.get()));
         for (nftnl_expr* e = nftnl_expr_iter_next(it.get()); e != nullptr;
              e = nftnl_expr_iter_next(it.get())) {
           if (std::strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "immediate") == 0 &&
@@ -1594,12 +1263,8 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
   };
   std::map<std::string, SetHead> sets;
   err = sock.request(
-      NFT_MSG_GETSET, NLM_F_DUMP,
-      [](nlmsghdr* nlh) {
-        SetPtr s(nftnl_set_alloc());
-        nftnl_set_set_str(s.get(), NFTNL_SET_TABLE, kTable.c_str());
-        nftnl_set_nlmsg_build_payload(nlh, s.get());
-      },
+      NFT_MSG_GETSET, NFPROTO_INET, NLM_F_DUMP,
+      [](nlmsghdr* nlh) { nftnl_set_nlmsg_build_payload(nlh, setObject("").get()); },
       [&](const nlmsghdr* m) {
         SetPtr s(nftnl_set_alloc());
         if (nftnl_set_nlmsg_parse(m, s.get()) != 0 ||
@@ -1640,53 +1305,23 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
       st.isMap = (head.flags & NFT_SET_MAP) != 0;
       st.kind = (head.flags & NFT_SET_INTERVAL) != 0 ? SetKind::Interval : SetKind::Addr;
     }
-    struct Raw {
-      Bytes key;
-      bool end = false;
-      std::string chain;
-    };
-    std::vector<Raw> raw;
-    err = sock.request(
-        NFT_MSG_GETSETELEM, NLM_F_DUMP,
-        [&](nlmsghdr* nlh) { nftnl_set_elems_nlmsg_build_payload(nlh, setObject(name).get()); },
-        [&](const nlmsghdr* m) {
-          SetPtr s(nftnl_set_alloc());
-          if (nftnl_set_elems_nlmsg_parse(m, s.get()) != 0) {
-            return;
-          }
-          std::unique_ptr<nftnl_set_elems_iter, FreeElemIter> it(
-              nftnl_set_elems_iter_create(s.get()));
-          for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it.get()); e != nullptr;
-               e = nftnl_set_elems_iter_next(it.get())) {
-            Raw r;
-            uint32_t len = 0;
-            const void* k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-            if (k != nullptr) {
-              r.key.assign(static_cast<const char*>(k), len);
-            }
-            r.end =
-                nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
-                (nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) & NFT_SET_ELEM_INTERVAL_END) != 0;
-            if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) {
-              r.chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
-            }
-            if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT) &&
-                static_cast<int>(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT)) != NFT_JUMP) {
-              r.chain = "\x01verdict"; // never desired: removed by the diff
-            }
-            raw.push_back(std::move(r));
-          }
-        });
+    std::vector<NftElem> raw;
+    err = netlink::nftDumpElems(sock, NFPROTO_INET, kTable, name, raw);
+    for (auto& r : raw) {
+      if (r.hasVerdict && r.verdict != NFT_JUMP) {
+        r.chain = "\x01verdict"; // never desired: removed by the diff
+      }
+    }
     if (err != 0) {
       return fail("elements of " + name, err);
     }
     if (st.kind == SetKind::Interval && !st.isMap) {
-      std::sort(raw.begin(), raw.end(), [](const Raw& a, const Raw& b) {
-        return a.key != b.key ? a.key < b.key : a.end > b.end;
+      std::sort(raw.begin(), raw.end(), [](const NftElem& a, const NftElem& b) {
+        return a.key != b.key ? a.key < b.key : a.intervalEnd > b.intervalEnd;
       });
       std::optional<Bytes> open;
       for (const auto& r : raw) {
-        if (!r.end) {
+        if (!r.intervalEnd) {
           if (open) {
             // Two starts in a row: keep both as open groups; the diff removes what is unwanted.
             ElemGroup g;
@@ -1781,10 +1416,9 @@ Status NftPolicyTable::write(const NftDesired& desired, bool readBack) {
     cur = *record_;
   }
 
-  Batch b(sock_->nextSeq(1u << 20));
+  NftBatch b(sock_->nextSeq(1u << 20), NftAckMode::LastRequest);
   if (rebuild) {
-    tableMsg(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
-    tableMsg(b, NFT_MSG_DELTABLE, 0, "delete");
+    netlink::nftDeleteTableMsgs(b, NFPROTO_INET, kTable);
     cur = Record{};
   }
   if (!cur.tableExists) {

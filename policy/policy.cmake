@@ -32,11 +32,10 @@ caracal_add_test(NAME policy_netns_test
 # The kernel writer of the nftables policy dataplane (libnftnl + libmnl batches), and its tests
 # against the real kernel and nft inside network namespaces (root; skip otherwise).
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(POLICY_MNL REQUIRED IMPORTED_TARGET libmnl)
 pkg_check_modules(POLICY_NFTNL REQUIRED IMPORTED_TARGET libnftnl)
 add_library(caracal_policy_nft STATIC ${CMAKE_CURRENT_SOURCE_DIR}/nft_table.cpp)
 target_link_libraries(caracal_policy_nft PUBLIC caracal_policy
-  PRIVATE PkgConfig::POLICY_NFTNL PkgConfig::POLICY_MNL)
+  PRIVATE caracal_nft PkgConfig::POLICY_NFTNL)
 
 caracal_add_test(NAME policy_nft_netns_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/nft_table_netns_test.cpp

@@ -1,13 +1,11 @@
 // caracal-controller: the cluster-wide reconcilers. Today: Kubernetes NetworkPolicy to Calico
 // NetworkPolicy (controller/policy_controller.h). Runs until SIGTERM or SIGINT.
+#include "common/signals.h"
 #include "controller/policy_controller.h"
-#include "datastore/kubeconfig.h"
-#include "datastore/rest_client.h"
+#include "datastore/connect.h"
 #include "felix/syncer.h"
 
 #include <CLI/CLI.hpp>
-#include <csignal>
-#include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -33,25 +31,13 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(logLevel == "warning" ? "warn" : logLevel));
 
   // Signals are taken synchronously by the main thread: block them before any thread starts.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  BlockedSignals sigs{SIGTERM, SIGINT};
 
-  datastore::ConfigOverrides ov;
-  ov.kubeconfig = kubeconfig;
-  auto cfg = datastore::resolveClientConfig(ov, datastore::processEnv);
-  if (!cfg) {
-    spdlog::error("API server configuration: {}", cfg.error().message());
-    return 1;
-  }
-  auto client = datastore::RestClient::fromConfig(*cfg);
+  auto client = datastore::connectRestClient(kubeconfig, "caracal-controller/" CARACAL_VERSION);
   if (!client) {
-    spdlog::error("API client: {}", client.error().message());
+    spdlog::error("{}", client.error().message());
     return 1;
   }
-  (*client)->setUserAgent("caracal-controller/" CARACAL_VERSION);
 
   std::unique_ptr<controller::PolicyWriter> writer = controller::makeRestPolicyWriter(**client);
   std::unique_ptr<felix::ListWatchSource> source = felix::makeRestListWatchSource(**client);
@@ -64,9 +50,7 @@ int main(int argc, char** argv) {
   syncer.start();
   spdlog::info("caracal-controller " CARACAL_VERSION " started");
 
-  int sig = 0;
-  while (sigwait(&sigs, &sig) != 0) {
-  }
+  int sig = sigs.wait();
   spdlog::info("signal {}: stopping", sig);
   syncer.stop(); // no callback after this
   policies.stop();

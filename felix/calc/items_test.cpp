@@ -1,3 +1,4 @@
+#include "api/testing/objects.h"
 #include "felix/calc/items.h"
 
 #include <gtest/gtest.h>
@@ -5,11 +6,7 @@
 namespace caracal::felix::calc {
 namespace {
 
-Value yaml(const std::string& text) {
-  auto v = parseYaml(text);
-  EXPECT_TRUE(bool(v)) << text;
-  return v ? *v : Value();
-}
+using api::testutil::yaml;
 
 TEST(Items, WorkloadEndpoint) {
   auto it = workloadEndpointItem(yaml(R"(

@@ -1,3 +1,4 @@
+#include "api/testing/objects.h"
 #include "felix/calc/policy_calc.h"
 
 #include <gtest/gtest.h>
@@ -5,14 +6,9 @@
 namespace caracal::felix::calc {
 namespace {
 
-const api::KindInfo& calico(const char* k) { return *api::findByKind("projectcalico.org/v3", k); }
-const api::KindInfo& core(const char* k) { return *api::findByKind("v1", k); }
-
-Value yaml(const std::string& text) {
-  auto v = parseYaml(text);
-  EXPECT_TRUE(bool(v)) << text;
-  return v ? *v : Value();
-}
+using api::testutil::calico;
+using api::testutil::core;
+using api::testutil::yaml;
 
 class PolicyCalcTest : public ::testing::Test {
 protected:

@@ -31,32 +31,7 @@ gone() { local out; out=$(calico_np "$1" 2>&1); [[ "$out" == *NotFound* ]]; }
 
 start_apiserver
 
-cat >"$T/ns.yaml" <<'YAML'
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: prod
-YAML
-cat >"$T/np.yaml" <<'YAML'
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-web
-  namespace: prod
-spec:
-  podSelector:
-    matchLabels:
-      app: web
-  policyTypes: [Ingress]
-  ingress:
-  - from:
-    - podSelector:
-        matchLabels:
-          role: fe
-    ports:
-    - protocol: TCP
-      port: 80
-YAML
+write_prod_manifests
 # Owned-looking name, no source annotation: somebody else's.
 cat >"$T/manual.yaml" <<'YAML'
 apiVersion: projectcalico.org/v3

@@ -5,32 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 start_apiserver
 
-cat >"$T/ns.yaml" <<'YAML'
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: prod
-YAML
-cat >"$T/np.yaml" <<'YAML'
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata:
-  name: allow-web
-  namespace: prod
-spec:
-  podSelector:
-    matchLabels:
-      app: web
-  policyTypes: [Ingress]
-  ingress:
-  - from:
-    - podSelector:
-        matchLabels:
-          role: fe
-    ports:
-    - protocol: TCP
-      port: 80
-YAML
+write_prod_manifests
 
 out=$(k version -o json 2>&1)
 expect_contains "kubectl version reads the server version" "$out" '"minor": "32"'

@@ -55,6 +55,37 @@ kill9_apiserver() {
   APISERVER_PID=""
 }
 
+# write_prod_manifests: $T/ns.yaml, the Namespace prod, and $T/np.yaml, the NetworkPolicy
+# prod/allow-web (ingress to app=web from role=fe on TCP port 80; tests edit the port with sed).
+write_prod_manifests() {
+  cat >"$T/ns.yaml" <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: prod
+YAML
+  cat >"$T/np.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-web
+  namespace: prod
+spec:
+  podSelector:
+    matchLabels:
+      app: web
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - podSelector:
+        matchLabels:
+          role: fe
+    ports:
+    - protocol: TCP
+      port: 80
+YAML
+}
+
 # kubectl with a fresh discovery cache per call, as a new user would run it.
 k() { kubectl --cache-dir "$T/kcache.$RANDOM$RANDOM" "$@"; }
 ctl() { "$CTL" "$@"; }
