@@ -108,6 +108,8 @@ Summary summarize(std::vector<double>& v);
 // The same for integer samples (e.g. microseconds); sorts `v`.
 Summary summarizeU32(std::vector<uint32_t>& v);
 double median(std::vector<double> v);
+// Nearest-rank percentile of a sorted copy of `v`; p in [0, 1]; 0 for an empty sample.
+double percentile(std::vector<double> v, double p);
 
 // Fixed-point formatting: fmt(1.23456, 2) == "1.23".
 std::string fmt(double v, int decimals);

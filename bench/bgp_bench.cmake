@@ -5,7 +5,7 @@
 #   BUILD/bench/bench_bgp_render [--nodes 1000]; sudo BUILD_DIR=BUILD bash bench/bgp_frr_routes.sh
 if(TARGET caracal_confd)
   add_executable(bench_bgp_render ${CMAKE_CURRENT_SOURCE_DIR}/bgp_render_bench.cpp)
-  target_link_libraries(bench_bgp_render PRIVATE caracal_confd caracal_common)
+  target_link_libraries(bench_bgp_render PRIVATE caracal_confd caracal_bench_support caracal_common)
   add_executable(bench_bgp_render_file ${CMAKE_CURRENT_SOURCE_DIR}/bgp_render_file.cpp)
   target_link_libraries(bench_bgp_render_file PRIVATE caracal_confd caracal_common)
 endif()

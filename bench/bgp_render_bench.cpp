@@ -17,6 +17,7 @@
 // The rendered files are written to a private temporary directory (removed at the end) or, with
 // --keep DIR, to DIR (kept). Exits non-zero when a render or a `bird -p` fails.
 
+#include "bench/bench_support.h"
 #include "common/value.h"
 #include "confd/render.h"
 
@@ -34,25 +35,13 @@
 namespace {
 
 using caracal::Value;
+using caracal::bench::Clock;
 using caracal::confd::BirdConfig;
 using caracal::confd::BirdInputs;
-using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-double secondsSince(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// Nearest-rank percentile of a sorted copy; p in [0, 1].
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) {
-    return 0;
-  }
-  std::sort(v.begin(), v.end());
-  size_t rank = static_cast<size_t>(p * static_cast<double>(v.size()) + 0.999999);
-  rank = std::clamp<size_t>(rank, 1, v.size());
-  return v[rank - 1];
-}
+using caracal::bench::percentile;
+using caracal::bench::secondsSince;
 
 // Node i's address: 10.1.0.0/16, skipping .0 and .255 of each /24.
 std::string nodeIp(int i) {

@@ -14,7 +14,8 @@
 #   BENCH_WATCH_ARGS="--rate 50 --events 2000" bash bench/run.sh build
 # BENCH_ONLY="creates list" limits the run to some of: creates list watch fanout routes cni iperf
 # bgp bgppod (BENCH_BGP_RENDER_ARGS and BENCH_BGP_FRR_ARGS for the two parts of bgp,
-# BENCH_BGP_POD_ARGS for bgppod: pod create -> its route on another node, BGP vs VXLAN).
+# BENCH_BGP_POD_ARGS for bgppod: pod create -> its route on another node, BGP vs VXLAN), and on
+# request policy (BENCH_POLICY_ARGS; one policy change at 1k/10k/100k rules, nft vs iptables).
 set -u
 
 BUILD=${1:-build}
@@ -110,9 +111,15 @@ for b in $ONLY; do
       # shellcheck disable=SC2086
       run_script bgp_frr_routes.sh "$WORK/bgp_frr.log" ${BENCH_BGP_FRR_ARGS:-}
       ;;
+    policy)
+      # Only on request (BENCH_ONLY=policy; root): one policy change with 1k/10k/100k rules
+      # installed, nftables writer vs iptables-restore (BENCH_POLICY_ARGS overrides the sizes).
+      # shellcheck disable=SC2086
+      run bench_policy_update ${BENCH_POLICY_ARGS:---sizes 1000,10000,100000 --repeats 200,200,50}
+      ;;
     bgppod)
-      # Only on request (BENCH_ONLY=bgppod; root): pod create -> its block route in another
-      # node's kernel, BIRD vs felix VXLAN, in two caracal-labs (BENCH_BGP_POD_ARGS="--pods N").
+      # pod create -> its block route in another node's kernel, BIRD vs felix VXLAN, in two
+      # caracal-labs (root; BENCH_BGP_POD_ARGS="--pods N").
       # shellcheck disable=SC2086
       run_script bgp_pod_route.sh "$WORK/bgp_pod.log" ${BENCH_BGP_POD_ARGS:-}
       ;;

@@ -12,13 +12,16 @@ foreach(t vxlan_test ipip_test crosssubnet_test pod_delete_test restart_test rou
     ENVIRONMENT "BUILD_DIR=${CMAKE_BINARY_DIR}")
 endforeach()
 
-# Policy enforcement, once per dataplane.
-foreach(dp nftables iptables)
-  add_test(NAME e2e.policy_basic_${dp}
-    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/policy_basic_test.sh ${dp})
-  set_tests_properties(e2e.policy_basic_${dp} PROPERTIES
-    LABELS netns TIMEOUT 600
-    SKIP_RETURN_CODE 77
-    RESOURCE_LOCK caracal-lab
-    ENVIRONMENT "BUILD_DIR=${CMAKE_BINARY_DIR}")
+# Policy enforcement (policy_basic) and the NetworkPolicy conformance matrix (namespaces x, y, z
+# with pods a, b, c), once per dataplane.
+foreach(t policy_basic policy_matrix)
+  foreach(dp nftables iptables)
+    add_test(NAME e2e.${t}_${dp}
+      COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${t}_test.sh ${dp})
+    set_tests_properties(e2e.${t}_${dp} PROPERTIES
+      LABELS netns TIMEOUT 600
+      SKIP_RETURN_CODE 77
+      RESOURCE_LOCK caracal-lab
+      ENVIRONMENT "BUILD_DIR=${CMAKE_BINARY_DIR}")
+  endforeach()
 endforeach()
