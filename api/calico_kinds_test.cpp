@@ -586,12 +586,14 @@ spec:
   EXPECT_TRUE(hasCause(st, "spec.ingress[12].destination.namespaceSelector", "cannot be combined"));
 }
 
-TEST(Policy, SelectorErrorIsThePathPlusParserMessage) {
+TEST(Policy, SelectorErrorIsThePathValueAndParserMessage) {
   Status st = check("kind: GlobalNetworkPolicy\nmetadata: {name: p}\nspec:\n  ingress:\n"
                     "  - {action: Allow, source: {selector: \"app == 'web' &&\"}}\n");
   ASSERT_EQ(st.causes().size(), 1u) << st.message();
   EXPECT_EQ(st.causes()[0].field, "spec.ingress[0].source.selector");
-  EXPECT_EQ(st.causes()[0].message.rfind("column ", 0), 0u) << st.causes()[0].message;
+  EXPECT_EQ(st.causes()[0].message.rfind("invalid selector \"app == 'web' &&\": column 16: ", 0),
+            0u)
+      << st.causes()[0].message;
 }
 
 TEST(Policy, GlobalOnlyFlags) {

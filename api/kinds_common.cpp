@@ -260,7 +260,8 @@ N selector() {
       .check([](Value& v, const std::string& path, Ctx& ctx) {
         Status st = validateSelector(v.asString());
         if (!st.isOk()) {
-          ctx.add(path, st.message().empty() ? "invalid selector" : st.message());
+          ctx.add(path, "invalid selector " + quoted(v.asString()) +
+                            (st.message().empty() ? "" : ": " + st.message()));
         }
       });
 }

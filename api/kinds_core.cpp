@@ -493,8 +493,9 @@ KindDef k8sNetworkPolicyKind() {
                 continue;
               }
               if (!outer->masked().contains(inner->masked()) || inner->prefix <= outer->prefix) {
-                ctx.add(index(child(path, "except"), i),
-                        "must be a strict subset of " + quoted(b.getString("cidr")));
+                ctx.add(index(child(path, "except"), i), quoted(ex->asArray()[i].asString()) +
+                                                             " must be a strict subset of " +
+                                                             quoted(b.getString("cidr")));
               }
             }
           });

@@ -147,7 +147,9 @@ Value statusObject(const Status& st, const api::KindInfo* kind = nullptr,
   }
   if (kind) {
     details["group"] = kind->group;
-    details["kind"] = kind->plural;
+    // Kubernetes names the Kind for invalid objects and the resource otherwise (kubectl prints
+    // `The NetworkPolicy "x" is invalid` and `networkpolicies "x" not found`).
+    details["kind"] = st.code() == Code::Invalid ? kind->kind : kind->plural;
   }
   if (!st.causes().empty()) {
     Value causes = Value::array();

@@ -1,8 +1,9 @@
 // The cost of one policy change with a large policy already installed: the nftables writer
 // (NftPolicyTable, incremental netlink batches) against iptables-restore of the same rules.
 //
-//   bench_policy_update [--sizes 1000,10000,100000] [--repeats 200,200,50] [--ipt-repeats 5]
-//                       [--ipt-chain-repeats 20] [--endpoints 100] [--no-iptables]
+//   bench_policy_update [--sizes 1000,10000,100000] [--repeats 200,200,50] [--whole-repeats 10]
+//                       [--ipt-repeats 5] [--ipt-chain-repeats 20] [--endpoints 100]
+//                       [--no-iptables]
 //
 // Setup, per size N (N Calico rules): N/10 GlobalNetworkPolicies of 10 rules each (8 ingress, 2
 // egress; TCP ports, source selectors drawn from a pool of N/20 selectors with 3-5 members each,
@@ -15,9 +16,12 @@
 //
 // Figures:
 //   nft full write: the first apply() (reads the empty table back, then one batch).
-//   nft rule change: rule 0 of one referenced policy gets a new port (that chain is flushed and
-//     refilled); nft element change: one member added to / removed from one selector set.
-//     The two alternate, --repeats of each; wall clock around apply(), median and p99, and the
+//   nft whole-state apply: the rule change handed to apply() as the whole desired state, which
+//     compares it with the writer's record (--whole-repeats; for reference).
+//   nft rule change: rule 0 of one referenced policy gets a new port, handed to update() as that
+//     one chain (it is flushed and refilled); nft element change: one member added to / removed
+//     from one selector set, handed to update() as that element.
+//     The two alternate, --repeats of each; wall clock around update(), median and p99, and the
 //     messages of the batch (NftStats::lastBatchMessages).
 //   iptables full: after the same one-rule change, the whole filter table (the layout of
 //     IptPolicyTable::renderChains plus FORWARD -j cali-FORWARD) loaded with `iptables-restore`
@@ -432,7 +436,7 @@ struct SizeFigures {
   size_t iptRules = 0;
   double nftFull = 0;
   size_t nftFullMessages = 0;
-  std::vector<double> nftRule, nftElem;
+  std::vector<double> nftRule, nftElem, nftWhole;
   std::vector<double> ruleUser, ruleSys, elemUser, elemSys; // CPU split of the applies
   size_t ruleMessages = 0, elemMessages = 0;
   double iptIpsetLoad = 0, iptInitial = 0, iptRender = 0;
@@ -452,8 +456,8 @@ void changePort(Model& m, int p, bool up) {
   r.destination.ports[0].last = static_cast<uint16_t>(r.destination.ports[0].last + delta);
 }
 
-SizeFigures measure(int n, int repeats, int iptRepeats, int iptChainRepeats, int endpoints,
-                    bool withIptables) {
+SizeFigures measure(int n, int repeats, int wholeRepeats, int iptRepeats, int iptChainRepeats,
+                    int endpoints, bool withIptables) {
   SizeFigures f;
   f.size = n;
   std::printf("== %d rules: building the policy\n", n);
@@ -503,9 +507,11 @@ SizeFigures measure(int n, int repeats, int iptRepeats, int iptChainRepeats, int
     int p = ps[static_cast<size_t>(r / endpoints) % ps.size()];
     bool up = (r / (endpoints * 10)) % 2 == 0;
     changePort(m, p, up);
+    NftChanges rule;
+    rule.policyChains.push_back(m.nft.policyChains[static_cast<size_t>(p) * 2]);
     CpuTimes c0 = threadCpu();
     t0 = Clock::now();
-    st = (*table)->apply(m.nft);
+    st = (*table)->update(rule);
     f.nftRule.push_back(secondsSince(t0));
     CpuTimes c1 = threadCpu();
     f.ruleUser.push_back(c1.user - c0.user);
@@ -522,14 +528,17 @@ SizeFigures measure(int n, int repeats, int iptRepeats, int iptChainRepeats, int
     NftSetSpec& s = m.nft.sets[m.nftSetIndex[setName]];
     const std::string extra = "10.250." + std::to_string(r % 250) + ".1";
     auto it = std::find(s.elements.begin(), s.elements.end(), extra);
+    NftChanges elem;
     if (it == s.elements.end()) {
       s.elements.push_back(extra);
+      elem.elements.push_back({setName, {extra}, {}});
     } else {
       s.elements.erase(it);
+      elem.elements.push_back({setName, {}, {extra}});
     }
     c0 = threadCpu();
     t0 = Clock::now();
-    st = (*table)->apply(m.nft);
+    st = (*table)->update(elem);
     f.nftElem.push_back(secondsSince(t0));
     c1 = threadCpu();
     f.elemUser.push_back(c1.user - c0.user);
@@ -537,6 +546,20 @@ SizeFigures measure(int n, int repeats, int iptRepeats, int iptChainRepeats, int
     f.elemMessages = std::max(f.elemMessages, (*table)->stats().lastBatchMessages);
     if (!st.isOk()) {
       std::fprintf(stderr, "element change: %s\n", st.str().c_str());
+      f.ok = false;
+    }
+  }
+  // For reference: the same rule change handed over as the whole desired state (apply()
+  // compares it with its record).
+  for (int r = 0; r < wholeRepeats && f.ok; ++r) {
+    const auto& ps = m.endpointPolicies[static_cast<size_t>(r % endpoints)];
+    changePort(m, ps[0], r % 2 == 0);
+    t0 = Clock::now();
+    st = (*table)->apply(m.nft);
+    f.nftWhole.push_back(secondsSince(t0));
+    if (!st.isOk() || (*table)->stats().lastChainsWritten != 1) {
+      std::fprintf(stderr, "whole-state apply: %s (%zu chains written)\n", st.str().c_str(),
+                   (*table)->stats().lastChainsWritten);
       f.ok = false;
     }
   }
@@ -548,6 +571,8 @@ SizeFigures measure(int n, int repeats, int iptRepeats, int iptChainRepeats, int
               "CPU median user %.3f ms, system %.3f ms)\n",
               median(f.nftElem) * 1e3, percentile(f.nftElem, 0.99) * 1e3, f.nftElem.size(),
               f.elemMessages, median(f.elemUser) * 1e3, median(f.elemSys) * 1e3);
+  std::printf("   nft whole-state apply of a rule change: median %8.3f ms  (%zu repeats)\n",
+              median(f.nftWhole) * 1e3, f.nftWhole.size());
   std::fflush(stdout);
   table->reset();
   // The nft namespace is done: free its memory before the iptables part.
@@ -640,6 +665,7 @@ int main(int argc, char** argv) {
   std::vector<int> repeats;
   int iptRepeats = 5;
   int iptChainRepeats = 20;
+  int wholeRepeats = 10;
   int endpoints = 100;
   bool withIptables = true;
   for (int i = 1; i < argc; ++i) {
@@ -649,6 +675,8 @@ int main(int argc, char** argv) {
       sizes = parseList(next());
     } else if (a == "--repeats") {
       repeats = parseList(next());
+    } else if (a == "--whole-repeats") {
+      wholeRepeats = std::max(0, std::atoi(next().c_str()));
     } else if (a == "--ipt-repeats") {
       iptRepeats = std::max(1, std::atoi(next().c_str()));
     } else if (a == "--ipt-chain-repeats") {
@@ -660,8 +688,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_policy_update [--sizes 1000,10000,100000] [--repeats R[,R...]] "
-                   "[--ipt-repeats 5] [--ipt-chain-repeats 20] [--endpoints 100] "
-                   "[--no-iptables]\n");
+                   "[--whole-repeats 10] [--ipt-repeats 5] [--ipt-chain-repeats 20] "
+                   "[--endpoints 100] [--no-iptables]\n");
       return 2;
     }
   }
@@ -700,8 +728,8 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < sizes.size(); ++i) {
     int r = repeats.empty() ? (sizes[i] >= 100000 ? 50 : 200)
                             : repeats[std::min(i, repeats.size() - 1)];
-    all.push_back(
-        measure(sizes[i], std::max(1, r), iptRepeats, iptChainRepeats, endpoints, withIptables));
+    all.push_back(measure(sizes[i], std::max(1, r), wholeRepeats, iptRepeats, iptChainRepeats,
+                          endpoints, withIptables));
     if (!all.back().ok) {
       ++failures;
     }

@@ -11,7 +11,8 @@ struct PolicyManager::Impl {
 
   PolicyManagerOptions opts;
   std::unique_ptr<PolicyWriter> writer;
-  calc::PolicyCalc calc; // under the worker's lock
+  calc::PolicyCalc calc;   // under the worker's lock
+  policy::Dataplane state; // the calculation's output so far (the worker thread's)
   bool applied = false;
   Clock::time_point nextResync = Clock::time_point::max();
   PolicyManagerStats stats;
@@ -63,7 +64,9 @@ SyncedWorker::Clock::time_point PolicyManager::pass(std::unique_lock<std::mutex>
   if (resync) {
     m.nextResync = t0 + m.opts.resyncInterval;
   }
-  policy::Dataplane desired = m.calc.compute();
+  policy::DataplaneDelta delta = m.calc.computeDelta();
+  policy::applyDelta(m.state, delta);
+  const policy::Dataplane& desired = m.state;
   for (const auto& [id, why] : desired.problems) {
     if (m.loggedProblems.insert(id + ": " + why).second) {
       spdlog::warn("policy {} not enforced: {}", id, why);
@@ -73,7 +76,7 @@ SyncedWorker::Clock::time_point PolicyManager::pass(std::unique_lock<std::mutex>
   if (resync) {
     m.writer->markForResync();
   }
-  Status st = m.writer->apply(desired);
+  Status st = m.writer->apply(desired, delta);
   lock.lock();
   m.stats.applies++;
   m.stats.resyncs += resync ? 1 : 0;

@@ -3,7 +3,7 @@
 //
 //   Syncer (its thread) ─▶ PolicyManager::onUpdates ─▶ PolicyCalc (pure, incremental)
 //   PolicyManager loop thread: once in sync, after a quiet period (bounded delay):
-//       calc.compute() ─▶ PolicyWriter::apply (one kernel transaction of what changed)
+//       calc.computeDelta() ─▶ PolicyWriter::apply (one kernel transaction of what changed)
 //   every resyncInterval: the writer re-reads the kernel and repairs drift.
 //
 // Nothing is written before the syncer is in sync: a restarting node keeps enforcing what the
@@ -27,7 +27,9 @@ namespace caracal::felix {
 class PolicyWriter {
 public:
   virtual ~PolicyWriter() = default;
-  virtual Status apply(const policy::Dataplane& desired) = 0;
+  // `state`: the whole desired state; `delta`: what changed since the previous call. A writer
+  // that follows deltas takes `state` instead after a failed apply or markForResync().
+  virtual Status apply(const policy::Dataplane& state, const policy::DataplaneDelta& delta) = 0;
   // The next apply() compares with the kernel rather than with its own record.
   virtual void markForResync() = 0;
 };

@@ -30,19 +30,29 @@ template <typename Pred> bool eventually(Pred pred) {
 
 class FakeWriter : public PolicyWriter {
 public:
-  Status apply(const policy::Dataplane& d) override {
+  // Like the nftables writer: follows the deltas, takes the whole state after a failure or a
+  // resync; counts the deltas that did not lead to the state.
+  Status apply(const policy::Dataplane& state, const policy::DataplaneDelta& delta) override {
     std::lock_guard lock(mu);
     applies++;
     if (failNext > 0) {
       failNext--;
+      full = true;
       return Status(Code::Unavailable, "kernel busy");
     }
-    last = d;
+    if (full) {
+      last = state;
+      full = false;
+    } else {
+      policy::applyDelta(last, delta);
+      deltaMismatches += last == state ? 0 : 1;
+    }
     return Status();
   }
   void markForResync() override {
     std::lock_guard lock(mu);
     resyncs++;
+    full = true;
   }
   policy::Dataplane snapshot() {
     std::lock_guard lock(mu);
@@ -53,6 +63,8 @@ public:
   int applies = 0;
   int resyncs = 0;
   int failNext = 0;
+  bool full = true;
+  int deltaMismatches = 0;
 };
 
 class PolicyManagerTest : public ::testing::Test {
@@ -69,6 +81,8 @@ protected:
     if (mgr_) {
       syncer_->stop();
       mgr_->stop();
+      std::lock_guard lock(writer_->mu);
+      EXPECT_EQ(writer_->deltaMismatches, 0) << "a delta did not lead to the state handed over";
     }
   }
   void start(int failFirst = 0) {

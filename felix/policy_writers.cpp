@@ -1,6 +1,7 @@
 #include "felix/policy_writers.h"
 
 #include "policy/ipt_table.h"
+#include "policy/nft_render.h"
 
 namespace caracal::felix {
 
@@ -16,28 +17,85 @@ std::string hostElement(const std::string& m) {
   return m.substr(0, slash) + m.substr(comma);
 }
 
+policy::NftSetSpec nftSet(const std::string& name, const policy::SetState& s) {
+  policy::NftSetSpec spec;
+  spec.name = name;
+  spec.kind = s.ref.kind;
+  spec.ipVersion = s.ref.ipVersion;
+  spec.autoMerge = s.ref.kind == policy::SetKind::Interval;
+  for (const std::string& m : s.members) {
+    spec.elements.push_back(s.ref.kind == policy::SetKind::AddrPort ? hostElement(m) : m);
+  }
+  return spec;
+}
+
+// The delta as the nftables writer takes it; `state` is the state after it (for set kinds).
+policy::NftChanges toNftChanges(const policy::Dataplane& state,
+                                const policy::DataplaneDelta& delta) {
+  policy::NftChanges ch;
+  for (const auto& [name, s] : delta.setsCreated) {
+    ch.sets.push_back(nftSet(name, s));
+  }
+  for (const auto& [name, m] : delta.setMembers) {
+    auto it = state.sets.find(name);
+    const bool addrPort =
+        it != state.sets.end() && it->second.ref.kind == policy::SetKind::AddrPort;
+    policy::NftSetChange c{name, {}, {}};
+    for (const std::string& e : m.added) {
+      c.add.push_back(addrPort ? hostElement(e) : e);
+    }
+    for (const std::string& e : m.removed) {
+      c.remove.push_back(addrPort ? hostElement(e) : e);
+    }
+    ch.elements.push_back(std::move(c));
+  }
+  ch.setsDeleted.assign(delta.setsRemoved.begin(), delta.setsRemoved.end());
+  for (const auto& [key, chain] : delta.policyChains) {
+    ch.policyChains.push_back(chain);
+  }
+  for (const auto& [key, spec] : delta.endpointChains) {
+    ch.endpointChains.push_back(spec);
+  }
+  for (const auto& [key, chain] : delta.policyChainsRemoved) {
+    ch.chainsDeleted.push_back(
+        policy::nftPolicyChainName(chain.id, chain.direction, chain.profile));
+  }
+  for (const auto& [key, spec] : delta.endpointChainsRemoved) {
+    ch.chainsDeleted.push_back(policy::nftEndpointChainName(spec.interfaceName, spec.direction));
+  }
+  return ch;
+}
+
+// Deltas go to NftPolicyTable::update(); the whole state after a failure, on a resync, or when
+// the table has no record yet.
 class NftWriter : public PolicyWriter {
 public:
   explicit NftWriter(std::unique_ptr<policy::NftPolicyTable> t) : table_(std::move(t)) {}
-  Status apply(const policy::Dataplane& d) override {
-    policy::NftDesired want = toNftDesired(d);
+  Status apply(const policy::Dataplane& state, const policy::DataplaneDelta& delta) override {
+    Status st;
     if (resync_) {
-      resync_ = false;
-      return table_->resync(want);
+      st = table_->resync(toNftDesired(state));
+    } else if (full_ || table_->needsFullWrite()) {
+      st = table_->apply(toNftDesired(state));
+    } else {
+      st = table_->update(toNftChanges(state, delta));
     }
-    return table_->apply(want);
+    resync_ = false;
+    full_ = !st.isOk(); // a lost delta: the next call compares the whole state
+    return st;
   }
   void markForResync() override { resync_ = true; }
 
 private:
   std::unique_ptr<policy::NftPolicyTable> table_;
   bool resync_ = false;
+  bool full_ = true;
 };
 
 class IptWriter : public PolicyWriter {
 public:
   IptWriter() : v4_({4, {}}), v6_({6, {}}) {}
-  Status apply(const policy::Dataplane& d) override {
+  Status apply(const policy::Dataplane& d, const policy::DataplaneDelta&) override {
     if (Status st = v4_.apply(d); !st) {
       return st;
     }
@@ -58,15 +116,7 @@ private:
 policy::NftDesired toNftDesired(const policy::Dataplane& d) {
   policy::NftDesired out;
   for (const auto& [name, s] : d.sets) {
-    policy::NftSetSpec spec;
-    spec.name = name;
-    spec.kind = s.ref.kind;
-    spec.ipVersion = s.ref.ipVersion;
-    spec.autoMerge = s.ref.kind == policy::SetKind::Interval;
-    for (const std::string& m : s.members) {
-      spec.elements.push_back(s.ref.kind == policy::SetKind::AddrPort ? hostElement(m) : m);
-    }
-    out.sets.push_back(std::move(spec));
+    out.sets.push_back(nftSet(name, s));
   }
   for (const auto& [key, chain] : d.policyChains) {
     out.policyChains.push_back(chain);

@@ -30,6 +30,7 @@ struct PolicyChain {
   Direction direction = Direction::Ingress;
   bool profile = false;
   std::vector<CompiledRule> rules;
+  bool operator==(const PolicyChain&) const = default;
 };
 
 enum class TierDefault { Deny, Pass };
@@ -38,6 +39,7 @@ struct TierPolicies {
   std::string name;
   std::vector<std::string> policyIds; // in evaluation order (order, then name)
   TierDefault defaultAction = TierDefault::Deny;
+  bool operator==(const TierPolicies&) const = default;
 };
 
 struct EndpointChainSpec {
@@ -47,6 +49,7 @@ struct EndpointChainSpec {
   Direction direction = Direction::Ingress;
   std::vector<TierPolicies> tiers;
   std::vector<std::string> profileIds;
+  bool operator==(const EndpointChainSpec&) const = default;
 };
 
 // prefix + id when that is at most maxLen characters and id uses only [A-Za-z0-9._/-];

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
@@ -83,12 +84,17 @@ struct ElemGroup {
 
 std::string groupId(const ElemGroup& g) { return g.key + '\x01' + g.keyEnd + '\x01' + g.chain; }
 
+using U128 = unsigned __int128;
+
 struct SetState {
   SetKind kind = SetKind::Addr;
   int ipVersion = 4;
   bool autoMerge = false;
   bool isMap = false;
   std::map<std::string, ElemGroup> elems; // by groupId
+  // Interval sets: the blocks [first, last] the elements were made from (elems holds them
+  // merged), so that removing one block can be computed. Empty for sets read from the kernel.
+  std::set<std::pair<U128, U128>> blocks;
 };
 
 enum class ChainKind { Policy, Endpoint, Base, Unknown };
@@ -101,8 +107,15 @@ struct ChainState {
   std::string iface;
 };
 
-using SetStatePtr = std::shared_ptr<const SetState>;
+using SetStatePtr = std::shared_ptr<SetState>;
 using SetStates = std::map<std::string, SetStatePtr>;
+// The set a rule refers to, by name (nullptr: not desired).
+using SetLookup = std::function<const SetState*(const std::string&)>;
+
+const SetState* findSet(const SetStates& sets, const std::string& name) {
+  auto it = sets.find(name);
+  return it == sets.end() ? nullptr : it->second.get();
+}
 
 std::string keyTypeDesc(const SetState& s) {
   return std::string(setKindName(s.kind)) + "/v" + std::to_string(s.ipVersion) +
@@ -115,6 +128,7 @@ struct NftPolicyTable::Record {
   bool tableExists = false;
   SetStates sets; // named sets and the two maps
   std::map<std::string, ChainState> chains;
+  std::map<std::string, int> jumpsTo; // chain name -> jumps to it from chains in `chains`
 };
 
 namespace {
@@ -152,8 +166,6 @@ uint32_t setFlags(const SetState& s) {
 Bytes addrBytes(const api::IpAddr& a) {
   return Bytes(reinterpret_cast<const char*>(a.bytes.data()), a.family == 6 ? 16 : 4);
 }
-
-using U128 = unsigned __int128;
 
 U128 bytesValue(const Bytes& b) {
   U128 v = 0;
@@ -214,6 +226,74 @@ Result<int> parseProtocol(const std::string& text) {
   return Status(Code::Invalid, "unknown protocol \"" + text + "\"");
 }
 
+// One element of a set: a block of an interval set, or the kernel element of any other.
+struct ParsedElem {
+  std::pair<U128, U128> block;
+  ElemGroup group;
+};
+
+// `text` as an element of `s` (its kind and family); `where` names it in errors.
+Result<ParsedElem> parseElement(const SetState& s, const std::string& text,
+                                const std::string& where) {
+  const std::string ew = where + " \"" + text + "\"";
+  std::string addrText = text;
+  int proto = 0;
+  int port = -1;
+  if (s.kind == SetKind::AddrPort) {
+    auto comma = text.find(',');
+    auto colon = text.find(':', comma == std::string::npos ? 0 : comma);
+    if (comma == std::string::npos || colon == std::string::npos) {
+      return Status(Code::Invalid, ew + ": expected \"<ip>,<protocol>:<port>\"");
+    }
+    addrText = text.substr(0, comma);
+    auto p = parseProtocol(text.substr(comma + 1, colon - comma - 1));
+    if (!p) {
+      return Status(Code::Invalid, ew + ": " + p.error().message());
+    }
+    proto = *p;
+    std::string portText = text.substr(colon + 1);
+    if (portText.empty() || portText.size() > 5 ||
+        !std::all_of(portText.begin(), portText.end(), ::isdigit) || std::stoi(portText) > 65535) {
+      return Status(Code::Invalid, ew + ": bad port");
+    }
+    port = std::stoi(portText);
+  }
+  auto net = api::parseCidrOrIp(addrText);
+  if (!net || net->addr.family != s.ipVersion) {
+    return Status(Code::Invalid, ew + ": not an IPv" + std::to_string(s.ipVersion) + " address");
+  }
+  if (s.kind != SetKind::Interval && net->prefix != net->addr.bits()) {
+    return Status(Code::Invalid,
+                  ew + ": a " + setKindName(s.kind) + " set holds single addresses, not blocks");
+  }
+  ParsedElem out;
+  if (s.kind == SetKind::Interval) {
+    const int bits = net->addr.bits();
+    const U128 all = bits == 128 ? ~U128{0} : (U128{1} << bits) - 1;
+    const U128 host = net->prefix == 0 ? all : (U128{1} << (bits - net->prefix)) - 1;
+    U128 first = bytesValue(addrBytes(net->addr)) & ~host & all;
+    out.block = {first, first | host};
+    return out;
+  }
+  out.group.key = addrBytes(net->addr);
+  if (s.kind == SetKind::AddrPort) {
+    out.group.key += Bytes{static_cast<char>(proto), 0, 0, 0};
+    out.group.key += be16(static_cast<uint16_t>(port)) + Bytes(2, '\0');
+  }
+  return out;
+}
+
+// The kernel elements of an interval set: its blocks, merged.
+std::map<std::string, ElemGroup> intervalElems(const SetState& s) {
+  std::map<std::string, ElemGroup> out;
+  std::vector<std::pair<U128, U128>> ranges(s.blocks.begin(), s.blocks.end());
+  for (auto& g : intervalGroups(std::move(ranges), addrLen(s.ipVersion))) {
+    std::string id = groupId(g);
+    out.emplace(std::move(id), std::move(g));
+  }
+  return out;
+}
+
 Result<SetState> setStateFromSpec(const NftSetSpec& spec) {
   SetState s;
   s.kind = spec.kind;
@@ -223,64 +303,29 @@ Result<SetState> setStateFromSpec(const NftSetSpec& spec) {
   if (spec.ipVersion != 4 && spec.ipVersion != 6) {
     return Status(Code::Invalid, where + ": ipVersion must be 4 or 6");
   }
-  std::vector<std::pair<U128, U128>> ranges;
   for (size_t i = 0; i < spec.elements.size(); ++i) {
-    const std::string& text = spec.elements[i];
-    const std::string ew = where + ": elements[" + std::to_string(i) + "] \"" + text + "\"";
-    std::string addrText = text;
-    int proto = 0;
-    int port = -1;
-    if (spec.kind == SetKind::AddrPort) {
-      auto comma = text.find(',');
-      auto colon = text.find(':', comma == std::string::npos ? 0 : comma);
-      if (comma == std::string::npos || colon == std::string::npos) {
-        return Status(Code::Invalid, ew + ": expected \"<ip>,<protocol>:<port>\"");
-      }
-      addrText = text.substr(0, comma);
-      auto p = parseProtocol(text.substr(comma + 1, colon - comma - 1));
-      if (!p) {
-        return Status(Code::Invalid, ew + ": " + p.error().message());
-      }
-      proto = *p;
-      std::string portText = text.substr(colon + 1);
-      if (portText.empty() || portText.size() > 5 ||
-          !std::all_of(portText.begin(), portText.end(), ::isdigit) ||
-          std::stoi(portText) > 65535) {
-        return Status(Code::Invalid, ew + ": bad port");
-      }
-      port = std::stoi(portText);
+    ASSIGN_OR_RETURN(ParsedElem e, parseElement(s, spec.elements[i],
+                                                where + ": elements[" + std::to_string(i) + "]"));
+    if (s.kind == SetKind::Interval) {
+      s.blocks.insert(e.block);
+    } else {
+      std::string id = groupId(e.group);
+      s.elems[id] = std::move(e.group);
     }
-    auto net = api::parseCidrOrIp(addrText);
-    if (!net || net->addr.family != spec.ipVersion) {
-      return Status(Code::Invalid,
-                    ew + ": not an IPv" + std::to_string(spec.ipVersion) + " address");
-    }
-    if (spec.kind != SetKind::Interval && net->prefix != net->addr.bits()) {
-      return Status(Code::Invalid, ew + ": a " + setKindName(spec.kind) +
-                                       " set holds single addresses, not blocks");
-    }
-    if (spec.kind == SetKind::Interval) {
-      const int bits = net->addr.bits();
-      const U128 all = bits == 128 ? ~U128{0} : (U128{1} << bits) - 1;
-      const U128 host = net->prefix == 0 ? all : (U128{1} << (bits - net->prefix)) - 1;
-      U128 first = bytesValue(addrBytes(net->addr)) & ~host & all;
-      ranges.push_back({first, first | host});
-      continue;
-    }
-    ElemGroup g;
-    g.key = addrBytes(net->addr);
-    if (spec.kind == SetKind::AddrPort) {
-      g.key += Bytes{static_cast<char>(proto), 0, 0, 0};
-      g.key += be16(static_cast<uint16_t>(port)) + Bytes(2, '\0');
-    }
-    s.elems[groupId(g)] = g;
   }
-  if (spec.kind == SetKind::Interval) {
-    for (auto& g : intervalGroups(ranges, addrLen(spec.ipVersion))) {
-      s.elems[groupId(g)] = g;
-    }
+  if (s.kind == SetKind::Interval) {
+    s.elems = intervalElems(s);
   }
   return s;
+}
+
+// Set names the caller may use: not the maps', not anonymous ones'.
+Status checkSetName(const std::string& name) {
+  if (name.empty() || name.size() > 255 || startsWith(name, "__") || name == kNftFromEndpointMap ||
+      name == kNftToEndpointMap) {
+    return Status(Code::Invalid, "set \"" + name + "\": name not allowed");
+  }
+  return {};
 }
 
 // The content hash nft_render.h writes into the chain comment.
@@ -355,10 +400,7 @@ using PlanCache = NftPolicyTable::PlanCache;
 Result<Plan> makePlan(const NftDesired& d, PlanCache& old, PlanCache& fresh) {
   Plan plan;
   for (const auto& spec : d.sets) {
-    if (spec.name.empty() || spec.name.size() > 255 || startsWith(spec.name, "__") ||
-        spec.name == kNftFromEndpointMap || spec.name == kNftToEndpointMap) {
-      return Status(Code::Invalid, "set \"" + spec.name + "\": name not allowed");
-    }
+    RETURN_IF_ERROR(checkSetName(spec.name));
     SetStatePtr st;
     auto cached = old.sets.find(spec.name);
     if (cached != old.sets.end() && sameSpec(cached->second.first, spec)) {
@@ -367,7 +409,7 @@ Result<Plan> makePlan(const NftDesired& d, PlanCache& old, PlanCache& fresh) {
       old.sets.erase(cached);
     } else {
       ASSIGN_OR_RETURN(SetState parsed, setStateFromSpec(spec));
-      st = std::make_shared<const SetState>(std::move(parsed));
+      st = std::make_shared<SetState>(std::move(parsed));
       fresh.sets[spec.name] = {spec, st};
     }
     if (!plan.sets.emplace(spec.name, std::move(st)).second) {
@@ -451,7 +493,7 @@ Result<Plan> makePlan(const NftDesired& d, PlanCache& old, PlanCache& fresh) {
     }
   }
   for (auto& [name, m] : maps) {
-    plan.sets[name] = std::make_shared<const SetState>(std::move(m));
+    plan.sets[name] = std::make_shared<SetState>(std::move(m));
   }
   PlannedChain base;
   base.name = std::string(kNftForwardChain);
@@ -477,7 +519,7 @@ struct AnonSet {
 
 class RuleBuilder {
 public:
-  RuleBuilder(const std::string& chain, uint32_t* idCounter, const SetStates* sets,
+  RuleBuilder(const std::string& chain, uint32_t* idCounter, const SetLookup* sets,
               const std::map<std::string, uint32_t>* newSetIds)
       : rule_(nftnl_rule_alloc()), idCounter_(idCounter), sets_(sets), newSetIds_(newSetIds) {
     nftnl_rule_set_str(rule_.get(), NFTNL_RULE_TABLE, kTable.c_str());
@@ -590,16 +632,16 @@ public:
 
   // A named set the rule looks up: it must be desired with that kind and family.
   Status namedLookup(const SetRef& ref, bool invert, const std::string& field) {
-    auto it = sets_->find(ref.name);
-    if (it == sets_->end() || it->second->isMap) {
+    const SetState* have = (*sets_)(ref.name);
+    if (have == nullptr || have->isMap) {
       return Status(Code::Invalid, field + ": set " + ref.name + " is not among the desired sets");
     }
-    if (it->second->kind != ref.kind || it->second->ipVersion != ref.ipVersion) {
+    if (have->kind != ref.kind || have->ipVersion != ref.ipVersion) {
       SetState want;
       want.kind = ref.kind;
       want.ipVersion = ref.ipVersion;
       return Status(Code::Invalid, field + ": set " + ref.name + " is desired as " +
-                                       keyTypeDesc(*it->second) + ", the rule needs " +
+                                       keyTypeDesc(*have) + ", the rule needs " +
                                        keyTypeDesc(want));
     }
     auto id = newSetIds_->find(ref.name);
@@ -627,7 +669,7 @@ private:
 
   RulePtr rule_;
   uint32_t* idCounter_;
-  const SetStates* sets_;
+  const SetLookup* sets_;
   const std::map<std::string, uint32_t>* newSetIds_;
   std::vector<AnonSet> anon_;
 };
@@ -852,7 +894,7 @@ private:
 // The rules of a planned chain, in order.
 class ChainRules {
 public:
-  ChainRules(const std::string& chain, uint32_t* idCounter, const SetStates* sets,
+  ChainRules(const std::string& chain, uint32_t* idCounter, const SetLookup* sets,
              const std::map<std::string, uint32_t>* newSetIds)
       : chain_(chain), idCounter_(idCounter), sets_(sets), newSetIds_(newSetIds) {}
 
@@ -955,7 +997,7 @@ private:
 
   std::string chain_;
   uint32_t* idCounter_;
-  const SetStates* sets_;
+  const SetLookup* sets_;
   const std::map<std::string, uint32_t>* newSetIds_;
   std::vector<std::unique_ptr<RuleBuilder>> out_;
 };
@@ -1350,7 +1392,7 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
         st.elems[groupId(g)] = g;
       }
     }
-    rec.sets[name] = std::make_shared<const SetState>(std::move(st));
+    rec.sets[name] = std::make_shared<SetState>(std::move(st));
   }
 
   // Chains: compare each desired chain's rules with the kernel's.
@@ -1377,7 +1419,8 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
     cs.kind = pc.state.kind;
     cs.mapName = pc.state.mapName;
     cs.iface = pc.state.iface;
-    ChainRules builder(name, &scratchIds, &plan.sets, &noIds);
+    const SetLookup lookup = [&](const std::string& n) { return findSet(plan.sets, n); };
+    ChainRules builder(name, &scratchIds, &lookup, &noIds);
     auto built = builder.build(pc);
     if (!built) {
       return built.error();
@@ -1393,6 +1436,27 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
 }
 
 } // namespace
+
+Status NftPolicyTable::sendBatch(netlink::NftBatch& b, const BatchCounts& counts) {
+  stats_.lastBatchMessages = b.requests();
+  stats_.lastElementsAdded = counts.elementsAdded;
+  stats_.lastElementsRemoved = counts.elementsRemoved;
+  stats_.lastChainsWritten = counts.chainsWritten;
+  stats_.lastChainsDeleted = counts.chainsDeleted;
+  stats_.lastRulesWritten = counts.rulesWritten;
+  if (b.requests() == 0) {
+    return {};
+  }
+  b.finish();
+  Status st = sock_->send(b);
+  ++stats_.batches;
+  stats_.messages += b.requests();
+  if (!st.isOk()) {
+    needResync_ = true;
+    return st.withContext("writing table inet " + kTable);
+  }
+  return {};
+}
 
 Status NftPolicyTable::write(const NftDesired& desired, bool readBack) {
   auto t0 = std::chrono::steady_clock::now();
@@ -1518,12 +1582,13 @@ Status NftPolicyTable::write(const NftDesired& desired, bool readBack) {
   }
 
   // Build every rule to write before anything else can fail.
+  const SetLookup lookup = [&](const std::string& n) { return findSet(plan.sets, n); };
   std::map<std::string, std::vector<std::unique_ptr<RuleBuilder>>> built;
   for (const auto& [name, op] : ops) {
     if (op == Op::Keep) {
       continue;
     }
-    ChainRules cr(name, &anonSetCounter_, &plan.sets, &newSetIds);
+    ChainRules cr(name, &anonSetCounter_, &lookup, &newSetIds);
     auto rules = cr.build(plan.chains.at(name));
     if (!rules) {
       return rules.error();
@@ -1597,30 +1662,502 @@ Status NftPolicyTable::write(const NftDesired& desired, bool readBack) {
     }
   }
 
-  stats_.lastBatchMessages = b.requests();
-  stats_.lastElementsAdded = elemsAdded;
-  stats_.lastElementsRemoved = elemsRemoved;
-  stats_.lastChainsWritten = chainsWritten;
-  stats_.lastChainsDeleted = chainsDeleted;
-  stats_.lastRulesWritten = rulesWritten;
-  if (b.requests() > 0) {
-    b.finish();
-    Status st = sock_->send(b);
-    ++stats_.batches;
-    stats_.messages += b.requests();
-    if (!st.isOk()) {
-      needResync_ = true;
-      return st.withContext("writing table inet " + kTable);
-    }
-  }
+  RETURN_IF_ERROR(
+      sendBatch(b, {elemsAdded, elemsRemoved, chainsWritten, chainsDeleted, rulesWritten}));
   auto rec = std::make_unique<Record>();
   rec->tableExists = true;
   rec->sets = std::move(plan.sets);
   for (auto& [name, pc] : plan.chains) {
+    for (const auto& j : pc.state.jumps) {
+      rec->jumpsTo[j]++;
+    }
     rec->chains[name] = std::move(pc.state);
   }
   record_ = std::move(rec);
   needResync_ = false;
+  stats_.lastApplyMicros = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+  return {};
+}
+
+// ---- update: one change, in proportion to its size
+// -----------------------------------------------
+
+namespace {
+
+// A set the change touches.
+struct SetWork {
+  const SetState* old = nullptr; // as recorded (nullptr: a new set)
+  SetStatePtr next;              // the whole new state, when the change replaces it
+  // Element changes of a recorded Addr/AddrPort set, made in place once the batch is acked.
+  std::map<std::string, ElemGroup> adds;
+  std::map<std::string, ElemGroup> removes;
+  bool deleted = false;
+};
+
+// The kernel elements to delete and add to turn `old` (may be null) into `next`.
+void diffSet(const SetState* old, const SetState& next, std::vector<const ElemGroup*>& removes,
+             std::vector<const ElemGroup*>& adds) {
+  if (old != nullptr) {
+    for (const auto& [id, g] : old->elems) {
+      if (!next.elems.count(id)) {
+        removes.push_back(&g);
+      }
+    }
+  }
+  for (const auto& [id, g] : next.elems) {
+    if (old == nullptr || !old->elems.count(id)) {
+      adds.push_back(&g);
+    }
+  }
+}
+
+// A copy of `p` when anyone else holds it, so that it can be changed in place.
+SetState& ownSet(SetStatePtr& p) {
+  if (p.use_count() > 1) {
+    p = std::make_shared<SetState>(*p);
+  }
+  return *p;
+}
+
+Bytes ifaceKey(const std::string& iface) { return iface + Bytes(kIfnameLen - iface.size(), '\0'); }
+
+} // namespace
+
+Status NftPolicyTable::update(const NftChanges& ch) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (needsFullWrite()) {
+    return Status(Code::Unavailable,
+                  "table inet " + kTable +
+                      ": nothing is recorded of the kernel's state (no write yet, or the last one "
+                      "failed); the whole state must be written");
+  }
+  Record& rec = *record_;
+  if (cache_ == nullptr) {
+    cache_ = std::make_unique<PlanCache>();
+  }
+  auto recorded = [&](const std::string& name) -> const SetState* {
+    auto it = rec.sets.find(name);
+    return it == rec.sets.end() ? nullptr : it->second.get();
+  };
+
+  // 1. Sets: everything validated and computed before anything is sent or recorded.
+  std::map<std::string, SetWork> sets;
+  for (const NftSetSpec& spec : ch.sets) {
+    RETURN_IF_ERROR(checkSetName(spec.name));
+    if (sets.count(spec.name)) {
+      return Status(Code::Invalid, "set " + spec.name + ": listed twice");
+    }
+    ASSIGN_OR_RETURN(SetState parsed, setStateFromSpec(spec));
+    SetWork& w = sets[spec.name];
+    w.old = recorded(spec.name);
+    if (w.old != nullptr &&
+        (setFlags(*w.old) != setFlags(parsed) || setKeyType(*w.old) != setKeyType(parsed) ||
+         setKeyLen(*w.old) != setKeyLen(parsed) || w.old->autoMerge != parsed.autoMerge)) {
+      return Status(Code::Invalid, "set " + spec.name + ": desired as " + keyTypeDesc(parsed) +
+                                       " but written as " + keyTypeDesc(*w.old) +
+                                       " (a set keeps its type; use a new name)");
+    }
+    w.next = std::make_shared<SetState>(std::move(parsed));
+  }
+  for (const NftSetChange& c : ch.elements) {
+    auto wit = sets.find(c.name);
+    const SetState* base = wit != sets.end() ? wit->second.next.get() : recorded(c.name);
+    if (base == nullptr || base->isMap) {
+      return Status(Code::Invalid, "set " + c.name + ": elements changed, but no such set");
+    }
+    SetWork& w = sets[c.name];
+    w.old = recorded(c.name);
+    const std::string where = "set " + c.name + ": ";
+    if (base->kind == SetKind::Interval) {
+      SetState next;
+      next.kind = base->kind;
+      next.ipVersion = base->ipVersion;
+      next.autoMerge = base->autoMerge;
+      next.blocks = base->blocks;
+      for (size_t i = 0; i < c.remove.size(); ++i) {
+        ASSIGN_OR_RETURN(ParsedElem e, parseElement(next, c.remove[i],
+                                                    where + "remove[" + std::to_string(i) + "]"));
+        next.blocks.erase(e.block);
+      }
+      for (size_t i = 0; i < c.add.size(); ++i) {
+        ASSIGN_OR_RETURN(ParsedElem e,
+                         parseElement(next, c.add[i], where + "add[" + std::to_string(i) + "]"));
+        next.blocks.insert(e.block);
+      }
+      next.elems = intervalElems(next);
+      w.next = std::make_shared<SetState>(std::move(next));
+      continue;
+    }
+    for (size_t i = 0; i < c.remove.size(); ++i) {
+      ASSIGN_OR_RETURN(ParsedElem e, parseElement(*base, c.remove[i],
+                                                  where + "remove[" + std::to_string(i) + "]"));
+      std::string id = groupId(e.group);
+      if (w.next) {
+        w.next->elems.erase(id);
+      } else if (w.adds.erase(id) == 0 && base->elems.count(id)) {
+        w.removes[id] = std::move(e.group);
+      }
+    }
+    for (size_t i = 0; i < c.add.size(); ++i) {
+      ASSIGN_OR_RETURN(ParsedElem e,
+                       parseElement(*base, c.add[i], where + "add[" + std::to_string(i) + "]"));
+      std::string id = groupId(e.group);
+      if (w.next) {
+        w.next->elems[id] = std::move(e.group);
+      } else if (w.removes.erase(id) == 0 && !base->elems.count(id)) {
+        w.adds[id] = std::move(e.group);
+      }
+    }
+  }
+  for (const std::string& name : ch.setsDeleted) {
+    if (sets.count(name)) {
+      return Status(Code::Invalid, "set " + name + ": both changed and deleted");
+    }
+    const SetState* old = recorded(name);
+    if (old != nullptr && old->isMap) {
+      return Status(Code::Invalid, "set " + name + ": the writer's own map cannot be deleted");
+    }
+    if (old != nullptr) {
+      SetWork& w = sets[name];
+      w.old = old;
+      w.deleted = true;
+    }
+  }
+  std::map<std::string, uint32_t> newSetIds;
+  for (const auto& [name, w] : sets) {
+    if (w.old == nullptr && w.next) {
+      newSetIds[name] = ++anonSetCounter_;
+    }
+  }
+  const SetLookup lookup = [&](const std::string& name) -> const SetState* {
+    auto it = sets.find(name);
+    if (it != sets.end()) {
+      if (it->second.deleted) {
+        return nullptr;
+      }
+      if (it->second.next) {
+        return it->second.next.get();
+      }
+    }
+    return recorded(name);
+  };
+
+  // 2. Chains.
+  enum class Op { Keep, Create, Recreate, Refill };
+  struct ChainWork {
+    PlannedChain planned;
+    Op op = Op::Keep;
+  };
+  std::map<std::string, ChainWork> chains;
+  std::map<std::string, int> jumpDelta; // change of Record::jumpsTo
+  auto opFor = [&](const std::string& name, const std::string& hash, bool refillable) {
+    auto it = rec.chains.find(name);
+    if (it == rec.chains.end()) {
+      return Op::Create;
+    }
+    if (it->second.hash == hash) {
+      return Op::Keep;
+    }
+    auto j = rec.jumpsTo.find(name);
+    return refillable || (j != rec.jumpsTo.end() && j->second > 0) ? Op::Refill : Op::Recreate;
+  };
+  auto checkKind = [&](const std::string& name, ChainKind kind, const std::string& what) {
+    auto it = rec.chains.find(name);
+    if (it != rec.chains.end() && it->second.kind != kind) {
+      return Status(Code::Invalid, what + ": a chain of another kind has that name");
+    }
+    return Status();
+  };
+  for (const PolicyChain& pc : ch.policyChains) {
+    ChainWork w;
+    w.planned.name = nftPolicyChainName(pc.id, pc.direction, pc.profile);
+    const std::string what = "chain " + w.planned.name + " (policy " + pc.id + ")";
+    RETURN_IF_ERROR(checkKind(w.planned.name, ChainKind::Policy, what));
+    w.planned.state.kind = ChainKind::Policy;
+    auto cached = cache_->policies.find(w.planned.name);
+    w.planned.state.hash = cached != cache_->policies.end() && sameChain(cached->second.first, pc)
+                               ? cached->second.second
+                               : commentHash(renderNftPolicyChain(pc));
+    w.planned.policy = &pc;
+    w.op = opFor(w.planned.name, w.planned.state.hash, false);
+    std::string name = w.planned.name;
+    if (!chains.emplace(name, std::move(w)).second) {
+      return Status(Code::Invalid, what + ": listed twice");
+    }
+  }
+  for (const EndpointChainSpec& ep : ch.endpointChains) {
+    ChainWork w;
+    w.planned.name = nftEndpointChainName(ep.interfaceName, ep.direction);
+    const std::string what = "endpoint chain " + w.planned.name;
+    if (ep.interfaceName.empty() || ep.interfaceName.size() >= kIfnameLen) {
+      return Status(Code::Invalid, what + ": interfaceName must have 1 to 15 characters");
+    }
+    RETURN_IF_ERROR(checkKind(w.planned.name, ChainKind::Endpoint, what));
+    ChainState& st = w.planned.state;
+    st.kind = ChainKind::Endpoint;
+    auto cached = cache_->endpoints.find(w.planned.name);
+    st.hash = cached != cache_->endpoints.end() && sameChain(cached->second.first, ep)
+                  ? cached->second.second
+                  : commentHash(renderNftEndpointChain(ep));
+    st.iface = ep.interfaceName;
+    st.mapName =
+        std::string(ep.direction == Direction::Egress ? kNftFromEndpointMap : kNftToEndpointMap);
+    for (const auto& tier : ep.tiers) {
+      for (const auto& id : tier.policyIds) {
+        st.jumps.push_back(nftPolicyChainName(id, ep.direction));
+      }
+    }
+    for (const auto& id : ep.profileIds) {
+      st.jumps.push_back(nftPolicyChainName(id, ep.direction, true));
+    }
+    w.planned.endpoint = &ep;
+    w.op = opFor(w.planned.name, st.hash, false);
+    std::string name = w.planned.name;
+    if (!chains.emplace(name, std::move(w)).second) {
+      return Status(Code::Invalid, what + ": listed twice");
+    }
+  }
+  if (ch.forwardDefault) {
+    ChainWork w;
+    w.planned.name = std::string(kNftForwardChain);
+    w.planned.state.kind = ChainKind::Base;
+    w.planned.state.hash = forwardHash(*ch.forwardDefault);
+    w.planned.forwardDefault = *ch.forwardDefault;
+    w.op = opFor(w.planned.name, w.planned.state.hash, true);
+    if (chains.count(w.planned.name)) {
+      return Status(Code::Invalid, "chain forward: a policy or endpoint chain has that name");
+    }
+    chains.emplace(w.planned.name, std::move(w));
+  }
+  std::vector<std::string> deletedChains[4];
+  std::set<std::string> deleting;
+  for (const std::string& name : ch.chainsDeleted) {
+    auto it = rec.chains.find(name);
+    if (it == rec.chains.end() || !deleting.insert(name).second) {
+      continue;
+    }
+    if (chains.count(name)) {
+      return Status(Code::Invalid, "chain " + name + ": both written and deleted");
+    }
+    if (it->second.kind == ChainKind::Base) {
+      return Status(Code::Invalid, "chain " + name + ": the base chain cannot be deleted");
+    }
+    deletedChains[static_cast<int>(it->second.kind)].push_back(name);
+    for (const auto& j : it->second.jumps) {
+      jumpDelta[j]--;
+    }
+  }
+  for (const auto& [name, w] : chains) {
+    if (w.op == Op::Keep || w.planned.state.kind != ChainKind::Endpoint) {
+      continue;
+    }
+    if (auto it = rec.chains.find(name); it != rec.chains.end()) {
+      for (const auto& j : it->second.jumps) {
+        jumpDelta[j]--;
+      }
+    }
+    for (const auto& j : w.planned.state.jumps) {
+      jumpDelta[j]++;
+      auto target = chains.find(j);
+      auto kept = rec.chains.find(j);
+      bool ok = target != chains.end()
+                    ? target->second.planned.state.kind == ChainKind::Policy
+                    : kept != rec.chains.end() && kept->second.kind == ChainKind::Policy &&
+                          !deleting.count(j);
+      if (!ok) {
+        return Status(Code::Invalid, "endpoint chain " + name + ": jumps to chain " + j +
+                                         ", which is not among the desired policy chains");
+      }
+    }
+  }
+  auto jumpsAfter = [&](const std::string& name) {
+    auto it = rec.jumpsTo.find(name);
+    auto d = jumpDelta.find(name);
+    return (it == rec.jumpsTo.end() ? 0 : it->second) + (d == jumpDelta.end() ? 0 : d->second);
+  };
+  for (const auto& name : deletedChains[static_cast<int>(ChainKind::Policy)]) {
+    if (jumpsAfter(name) > 0) {
+      return Status(Code::Invalid, "chain " + name + ": deleted while " +
+                                       std::to_string(jumpsAfter(name)) +
+                                       " endpoint chain(s) still jump to it");
+    }
+  }
+
+  // 3. Every rule to write, built before anything is sent.
+  std::map<std::string, std::vector<std::unique_ptr<RuleBuilder>>> built;
+  for (const auto& [name, w] : chains) {
+    if (w.op == Op::Keep) {
+      continue;
+    }
+    ChainRules cr(name, &anonSetCounter_, &lookup, &newSetIds);
+    ASSIGN_OR_RETURN(built[name], cr.build(w.planned));
+  }
+
+  // 4. One batch, in the order write() uses.
+  NftBatch b(sock_->nextSeq(1u << 20), NftAckMode::LastRequest);
+  size_t elemsAdded = 0;
+  size_t elemsRemoved = 0;
+  std::map<std::string, std::vector<const ElemGroup*>> setAdds;
+  for (auto& [name, w] : sets) {
+    if (w.deleted) {
+      continue;
+    }
+    std::vector<const ElemGroup*> removes;
+    std::vector<const ElemGroup*>& adds = setAdds[name];
+    if (w.next) {
+      diffSet(w.old, *w.next, removes, adds);
+    } else {
+      for (const auto& [id, g] : w.removes) {
+        removes.push_back(&g);
+      }
+      for (const auto& [id, g] : w.adds) {
+        adds.push_back(&g);
+      }
+    }
+    const SetState& st = w.next ? *w.next : *w.old;
+    auto sid = newSetIds.find(name);
+    if (sid != newSetIds.end()) {
+      newSetMsg(b, name, st, sid->second);
+    }
+    if (!removes.empty()) {
+      elemsRemoved += elemMsgs(b, name, st, 0, false, removes);
+    }
+  }
+  for (const auto& [name, adds] : setAdds) {
+    if (!adds.empty()) {
+      auto sid = newSetIds.find(name);
+      elemsAdded +=
+          elemMsgs(b, name, *lookup(name), sid == newSetIds.end() ? 0 : sid->second, true, adds);
+    }
+  }
+  // Map elements: those of deleted and re-created endpoint chains go first, those of created and
+  // re-created ones come back after their rules.
+  std::map<std::string, std::vector<ElemGroup>> mapRemoves, mapAdds;
+  for (const auto& name : deletedChains[static_cast<int>(ChainKind::Endpoint)]) {
+    const ChainState& cs = rec.chains.at(name);
+    mapRemoves[cs.mapName].push_back(ElemGroup{ifaceKey(cs.iface), "", name});
+  }
+  for (const auto& [name, w] : chains) {
+    const ChainState& st = w.planned.state;
+    if (st.kind != ChainKind::Endpoint || w.op == Op::Keep) {
+      continue;
+    }
+    ElemGroup g{ifaceKey(st.iface), "", name};
+    if (w.op == Op::Recreate) {
+      mapRemoves[st.mapName].push_back(g);
+    }
+    mapAdds[st.mapName].push_back(std::move(g));
+  }
+  auto mapMsgs = [&](std::map<std::string, std::vector<ElemGroup>>& m, bool add) {
+    for (auto& [map, groups] : m) {
+      std::vector<const ElemGroup*> ptrs;
+      for (const auto& g : groups) {
+        ptrs.push_back(&g);
+      }
+      elemMsgs(b, map, *rec.sets.at(map), 0, add, ptrs);
+    }
+  };
+  mapMsgs(mapRemoves, false);
+  for (ChainKind kind : {ChainKind::Policy, ChainKind::Endpoint}) {
+    for (const auto& [name, w] : chains) {
+      if (w.planned.state.kind != kind) {
+        continue;
+      }
+      if (w.op == Op::Recreate) {
+        delChainMsg(b, name);
+      }
+      if (w.op == Op::Create || w.op == Op::Recreate) {
+        newChainMsg(b, name, w.planned.state);
+      }
+    }
+  }
+  size_t rulesWritten = 0;
+  for (ChainKind kind : {ChainKind::Policy, ChainKind::Endpoint, ChainKind::Base}) {
+    for (auto& [name, rules] : built) {
+      const ChainWork& w = chains.at(name);
+      if (w.planned.state.kind != kind) {
+        continue;
+      }
+      if (w.op == Op::Refill) {
+        flushChainMsg(b, name);
+      }
+      ruleMsgs(b, name, rules);
+      rulesWritten += rules.size();
+    }
+  }
+  mapMsgs(mapAdds, true);
+  size_t chainsDeleted = 0;
+  for (ChainKind kind : {ChainKind::Unknown, ChainKind::Endpoint, ChainKind::Policy}) {
+    for (const auto& name : deletedChains[static_cast<int>(kind)]) {
+      delChainMsg(b, name);
+      ++chainsDeleted;
+    }
+  }
+  for (const auto& [name, w] : sets) {
+    if (w.deleted) {
+      delSetMsg(b, name);
+    }
+  }
+
+  RETURN_IF_ERROR(
+      sendBatch(b, {elemsAdded, elemsRemoved, built.size(), chainsDeleted, rulesWritten}));
+
+  // 5. The record and the memo follow what the kernel now holds.
+  for (auto& [name, w] : sets) {
+    cache_->sets.erase(name);
+    if (w.deleted) {
+      rec.sets.erase(name);
+    } else if (w.next) {
+      rec.sets[name] = std::move(w.next);
+    } else {
+      SetState& st = ownSet(rec.sets.at(name));
+      for (const auto& [id, g] : w.removes) {
+        st.elems.erase(id);
+      }
+      for (auto& [id, g] : w.adds) {
+        st.elems[id] = std::move(g);
+      }
+    }
+  }
+  for (auto* m : {&mapRemoves, &mapAdds}) {
+    for (auto& [map, groups] : *m) {
+      SetState& st = ownSet(rec.sets.at(map));
+      for (auto& g : groups) {
+        if (m == &mapRemoves) {
+          st.elems.erase(groupId(g));
+        } else {
+          std::string id = groupId(g);
+          st.elems[id] = std::move(g);
+        }
+      }
+    }
+  }
+  for (auto& deleted : deletedChains) {
+    for (const auto& name : deleted) {
+      rec.chains.erase(name);
+      cache_->policies.erase(name);
+      cache_->endpoints.erase(name);
+    }
+  }
+  for (auto& [name, w] : chains) {
+    if (w.planned.policy != nullptr) {
+      cache_->policies[name] = {*w.planned.policy, w.planned.state.hash};
+    } else if (w.planned.endpoint != nullptr) {
+      cache_->endpoints[name] = {*w.planned.endpoint, w.planned.state.hash};
+    }
+    if (w.op != Op::Keep) {
+      rec.chains[name] = std::move(w.planned.state);
+    }
+  }
+  for (const auto& [name, d] : jumpDelta) {
+    int& n = rec.jumpsTo[name];
+    n += d;
+    if (n <= 0) {
+      rec.jumpsTo.erase(name);
+    }
+  }
   stats_.lastApplyMicros = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
           .count());

@@ -14,6 +14,9 @@
 //     oifname vmap @to-endpoint
 //     meta mark & 0x00010000 == 0x00010000 accept
 //     accept | drop        (ForwardDefault: traffic no endpoint chain allowed or owned)
+// update() takes only what changed (NftChanges) and costs time in proportion to it: the record is
+// updated in place, nothing else is compared. It needs a record (an apply() or resync() first).
+//
 // Rules are the expressions nft itself generates for the text of nft_render.h, so
 // `nft list table inet caracal` shows the same rules as loading renderNftTable() with `nft -f`.
 //
@@ -37,9 +40,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace caracal::netlink {
+class NftBatch;
+} // namespace caracal::netlink
 
 namespace caracal::policy {
 
@@ -70,6 +78,29 @@ struct NftDesired {
   // Each spec is one chain plus its element in from-endpoint (Egress) or to-endpoint (Ingress).
   std::vector<EndpointChainSpec> endpointChains;
   ForwardDefault forwardDefault = ForwardDefault::Accept;
+};
+
+// Part of the desired state, relative to what the writer holds: whatever the change does not
+// name stays as it is.
+struct NftSetChange {
+  std::string name;
+  std::vector<std::string> add;    // elements, as in NftSetSpec (already present: nothing)
+  std::vector<std::string> remove; // absent: nothing
+};
+
+struct NftChanges {
+  std::vector<NftSetSpec> sets; // new sets, or the whole new contents of existing ones
+  std::vector<NftSetChange> elements;
+  std::vector<std::string> setsDeleted;
+  std::vector<PolicyChain> policyChains; // new or replaced
+  std::vector<EndpointChainSpec> endpointChains;
+  // Chain names (nftPolicyChainName / nftEndpointChainName); absent chains are skipped.
+  std::vector<std::string> chainsDeleted;
+  std::optional<ForwardDefault> forwardDefault;
+  bool empty() const {
+    return sets.empty() && elements.empty() && setsDeleted.empty() && policyChains.empty() &&
+           endpointChains.empty() && chainsDeleted.empty() && !forwardDefault;
+  }
 };
 
 // The forward chain's rules as nft lists them (without handles), for tests and dumps.
@@ -105,6 +136,13 @@ public:
   // (Code::Invalid naming the set, chain or rule) leave the kernel and the record untouched. A
   // failed batch changes nothing in the kernel (transaction) and makes the next apply() resync.
   Status apply(const NftDesired& desired);
+  // Writes one change in one batch, touching only what it names. Code::Unavailable when
+  // there is no record yet or the last write failed (then apply() or resync() the whole state).
+  // Validation errors (a chain jumping to a missing chain, a set of another type, a policy
+  // chain deleted while an endpoint chain still jumps to it) leave the kernel and record as
+  // they were.
+  Status update(const NftChanges& changes);
+  bool needsFullWrite() const { return needResync_ || record_ == nullptr; }
   // Reads the table back, then writes what differs from `desired` in one batch.
   Status resync(const NftDesired& desired);
   // Deletes the table (ok when absent) and forgets the record.
@@ -116,8 +154,19 @@ public:
   struct PlanCache; // derived data of the last input, reused for what did not change
 
 private:
+  struct BatchCounts {
+    size_t elementsAdded = 0;
+    size_t elementsRemoved = 0;
+    size_t chainsWritten = 0;
+    size_t chainsDeleted = 0;
+    size_t rulesWritten = 0;
+  };
+
   explicit NftPolicyTable(std::unique_ptr<NftSocket> sock);
   Status write(const NftDesired& desired, bool readBack);
+  // Counts the batch in stats_ and sends it (nothing when empty); a failure makes the next write
+  // read the kernel back.
+  Status sendBatch(netlink::NftBatch& b, const BatchCounts& counts);
 
   std::unique_ptr<NftSocket> sock_;
   std::unique_ptr<Record> record_;

@@ -19,6 +19,8 @@
 #include <map>
 #include <netinet/in.h>
 #include <poll.h>
+#include <random>
+#include <set>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -733,6 +735,302 @@ TEST(NftPolicyTable, TrafficFollowsTheEndpointChains) {
   d.endpointChains[0].profileIds.clear();
   ASSERT_TRUE(table->apply(d).isOk());
   EXPECT_FALSE(tcpConnects(*client, "10.61.2.2", 80, 500));
+}
+
+// ---- update(): changes only ---------------------------------------------------------------------
+
+// A random desired state over a small universe of sets, chains and interfaces, so that successive
+// states share most of their parts and collide on elements (overlapping blocks, open ranges).
+NftDesired randomState(std::mt19937& rng) {
+  auto chance = [&](int percent) { return static_cast<int>(rng() % 100) < percent; };
+  auto pick = [&](const std::vector<std::string>& pool, int percent) {
+    std::vector<std::string> out;
+    for (const auto& e : pool) {
+      if (chance(percent)) {
+        out.push_back(e);
+      }
+    }
+    return out;
+  };
+  NftDesired d;
+  const std::vector<std::string> hosts = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.1.7",
+                                          "10.2.0.9"};
+  const std::vector<std::string> blocks = {"10.0.0.0/24",      "10.0.0.0/25", "10.0.0.128/25",
+                                           "10.0.1.0/24",      "10.1.0.0/16", "10.1.2.3/32",
+                                           "255.255.255.0/24", "0.0.0.0/1",   "10.0.0.5"};
+  const std::vector<std::string> ports = {"10.0.0.1,tcp:80", "10.0.0.2,tcp:80", "10.0.0.1,udp:53",
+                                          "10.0.0.3,sctp:9000"};
+  const std::vector<std::string> hosts6 = {"fd00::1", "fd00::2", "fd00::3"};
+  std::vector<NftSetSpec> all = {{"sel4-a", SetKind::Addr, 4, false, pick(hosts, 50)},
+                                 {"sel4-b", SetKind::Addr, 4, false, pick(hosts, 50)},
+                                 {"net4-c", SetKind::Interval, 4, true, pick(blocks, 40)},
+                                 {"net4-d", SetKind::Interval, 4, true, pick(blocks, 40)},
+                                 {"np4-e", SetKind::AddrPort, 4, false, pick(ports, 50)},
+                                 {"sel6-f", SetKind::Addr, 6, false, pick(hosts6, 50)}};
+  for (auto& spec : all) {
+    if (chance(80)) {
+      d.sets.push_back(std::move(spec));
+    }
+  }
+  auto setOf = [&](SetKind kind, int v) -> std::optional<SetRef> {
+    std::vector<SetRef> refs;
+    for (const auto& spec : d.sets) {
+      if ((spec.kind == kind || (kind == SetKind::Addr && spec.kind == SetKind::Interval)) &&
+          spec.ipVersion == v) {
+        refs.push_back({spec.name, spec.kind, spec.ipVersion});
+      }
+    }
+    if (refs.empty()) {
+      return std::nullopt;
+    }
+    return refs[rng() % refs.size()];
+  };
+  std::vector<std::string> present[2];
+  for (int p = 0; p < 6; ++p) {
+    for (Direction dir : {Direction::Ingress, Direction::Egress}) {
+      if (!chance(75)) {
+        continue;
+      }
+      PolicyChain pc{"gnp/p" + std::to_string(p), dir, false, {}};
+      int n = 1 + static_cast<int>(rng() % 3);
+      for (int r = 0; r < n; ++r) {
+        CompiledRule rule;
+        rule.action = chance(50) ? Action::Allow : (chance(50) ? Action::Deny : Action::Pass);
+        rule.origin = "ingress[" + std::to_string(r) + "]";
+        int v = chance(80) ? 4 : 6;
+        rule.ipVersion = v;
+        rule.protocol = chance(50) ? kProtoTcp : kProtoUdp;
+        rule.destination.ports = {
+            {static_cast<uint16_t>(80 + rng() % 3), static_cast<uint16_t>(90 + rng() % 3)}};
+        rule.source.selector = setOf(SetKind::Addr, v);
+        if (chance(40)) {
+          rule.source.notNets = setOf(SetKind::Interval, v);
+        }
+        if (v == 4 && chance(30)) {
+          rule.destination.namedPort = setOf(SetKind::AddrPort, 4);
+          rule.destination.ports.clear();
+        }
+        pc.rules.push_back(rule);
+      }
+      present[dir == Direction::Ingress ? 0 : 1].push_back(pc.id);
+      d.policyChains.push_back(std::move(pc));
+    }
+  }
+  const bool profile = chance(70);
+  if (profile) {
+    CompiledRule allow;
+    allow.action = Action::Allow;
+    for (Direction dir : {Direction::Ingress, Direction::Egress}) {
+      d.policyChains.push_back({"kns.x", dir, true, {allow}});
+    }
+  }
+  for (int e = 0; e < 4; ++e) {
+    for (Direction dir : {Direction::Ingress, Direction::Egress}) {
+      if (!chance(70)) {
+        continue;
+      }
+      EndpointChainSpec spec{"caliupd" + std::to_string(e), dir, {}, {}};
+      std::vector<std::string> ids = pick(present[dir == Direction::Ingress ? 0 : 1], 50);
+      if (!ids.empty()) {
+        size_t cut = rng() % ids.size();
+        spec.tiers.push_back(
+            {"first", {ids.begin(), ids.begin() + static_cast<long>(cut)}, TierDefault::Pass});
+        spec.tiers.push_back(
+            {"default", {ids.begin() + static_cast<long>(cut), ids.end()}, TierDefault::Deny});
+      }
+      if (profile && chance(70)) {
+        spec.profileIds.push_back("kns.x");
+      }
+      d.endpointChains.push_back(std::move(spec));
+    }
+  }
+  d.forwardDefault = chance(50) ? ForwardDefault::Accept : ForwardDefault::Drop;
+  return d;
+}
+
+// The change from `from` to `to`, as a caller that knows what changed would state it: element
+// deltas for kept sets (some sent as whole contents), only chains whose content differs.
+NftChanges changesBetween(const NftDesired& from, const NftDesired& to, std::mt19937& rng) {
+  NftChanges ch;
+  std::map<std::string, const NftSetSpec*> before;
+  for (const auto& s : from.sets) {
+    before[s.name] = &s;
+  }
+  for (const auto& s : to.sets) {
+    auto it = before.find(s.name);
+    if (it == before.end() || rng() % 4 == 0) {
+      ch.sets.push_back(s);
+    } else {
+      std::set<std::string> was(it->second->elements.begin(), it->second->elements.end());
+      std::set<std::string> now(s.elements.begin(), s.elements.end());
+      NftSetChange c{s.name, {}, {}};
+      for (const auto& e : now) {
+        if (!was.count(e)) {
+          c.add.push_back(e);
+        }
+      }
+      for (const auto& e : was) {
+        if (!now.count(e)) {
+          c.remove.push_back(e);
+        }
+      }
+      if (!c.add.empty() || !c.remove.empty()) {
+        ch.elements.push_back(std::move(c));
+      }
+    }
+    before.erase(s.name);
+  }
+  for (const auto& [name, spec] : before) {
+    ch.setsDeleted.push_back(name);
+  }
+  std::map<std::string, std::string> chainsBefore;
+  for (const auto& pc : from.policyChains) {
+    chainsBefore[nftPolicyChainName(pc.id, pc.direction, pc.profile)] = renderNftPolicyChain(pc);
+  }
+  for (const auto& ep : from.endpointChains) {
+    chainsBefore[nftEndpointChainName(ep.interfaceName, ep.direction)] = renderNftEndpointChain(ep);
+  }
+  for (const auto& pc : to.policyChains) {
+    std::string name = nftPolicyChainName(pc.id, pc.direction, pc.profile);
+    auto it = chainsBefore.find(name);
+    if (it == chainsBefore.end() || it->second != renderNftPolicyChain(pc)) {
+      ch.policyChains.push_back(pc);
+    }
+    chainsBefore.erase(name);
+  }
+  for (const auto& ep : to.endpointChains) {
+    std::string name = nftEndpointChainName(ep.interfaceName, ep.direction);
+    auto it = chainsBefore.find(name);
+    if (it == chainsBefore.end() || it->second != renderNftEndpointChain(ep)) {
+      ch.endpointChains.push_back(ep);
+    }
+    chainsBefore.erase(name);
+  }
+  for (const auto& [name, text] : chainsBefore) {
+    ch.chainsDeleted.push_back(name);
+  }
+  if (from.forwardDefault != to.forwardDefault) {
+    ch.forwardDefault = to.forwardDefault;
+  }
+  return ch;
+}
+
+// Every chain's rules and every set's elements (chain comments left out: a refilled chain keeps
+// the comment of its first content).
+std::string contentOf(const Netns& ns) {
+  std::string out;
+  for (const auto& [header, lines] : parseBlocks(listTable(ns))) {
+    out += header + "\n  " + join(ruleLines(lines), "\n  ") + "\n";
+  }
+  return out;
+}
+
+TEST(NftPolicyTable, UpdatesEqualWholeStateWrites) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("upd");
+  auto b = makeNetns("updfull");
+  ASSERT_TRUE(a && b);
+  auto incremental = openTable(*a);
+  auto checker = openTable(*a); // resyncs against the kernel: sends nothing when it matches
+  auto full = openTable(*b);
+  ASSERT_TRUE(incremental && checker && full);
+  EXPECT_EQ(incremental->update({}).code(), Code::Unavailable); // no record yet
+  std::mt19937 rng(20261127);
+  NftDesired cur = randomState(rng);
+  ASSERT_TRUE(incremental->apply(cur).isOk()) << incremental->apply(cur).str();
+  for (int step = 0; step < 60; ++step) {
+    SCOPED_TRACE("step " + std::to_string(step));
+    NftDesired next = randomState(rng);
+    NftChanges ch = changesBetween(cur, next, rng);
+    Status st = incremental->update(ch);
+    ASSERT_TRUE(st.isOk()) << st.str();
+    ASSERT_TRUE(full->apply(next).isOk());
+    EXPECT_EQ(contentOf(*a), contentOf(*b));
+    ASSERT_TRUE(checker->resync(next).isOk());
+    EXPECT_EQ(checker->stats().lastBatchMessages, 0u) << "the kernel differs from the state";
+    if (step % 7 == 6) { // the record equals the state: a whole-state apply finds nothing to do
+      ASSERT_TRUE(incremental->apply(next).isOk());
+      EXPECT_EQ(incremental->stats().lastBatchMessages, 0u);
+    }
+    // An empty change, and the same change again, send nothing.
+    ASSERT_TRUE(incremental->update({}).isOk());
+    EXPECT_EQ(incremental->stats().lastBatchMessages, 0u);
+    cur = std::move(next);
+  }
+}
+
+TEST(NftPolicyTable, UpdateSendsOnlyTheChangeAndRefusesBadOnes) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("updbad");
+  ASSERT_TRUE(a);
+  auto table = openTable(*a);
+  ASSERT_TRUE(table);
+  NftDesired d = smallState();
+  d.endpointChains.push_back({"caliq", Direction::Ingress, {{"default", {"gnp/small"}}}, {}});
+  ASSERT_TRUE(table->apply(d).isOk());
+
+  NftChanges one;
+  one.elements.push_back({"sel4-a", {"10.0.0.9"}, {"10.0.0.1"}});
+  ASSERT_TRUE(table->update(one).isOk());
+  EXPECT_EQ(table->stats().lastBatchMessages, 2u); // one delete, one add
+  std::string sel = joinLines(parseBlocks(listTable(*a))["set sel4-a"]);
+  EXPECT_NE(sel.find("10.0.0.9"), std::string::npos) << sel;
+  EXPECT_EQ(sel.find("10.0.0.1,"), std::string::npos) << sel;
+
+  // Removing one of two overlapping blocks keeps the other.
+  NftChanges nets;
+  nets.elements.push_back({"net4-b", {"10.0.0.0/16"}, {}});
+  ASSERT_TRUE(table->update(nets).isOk());
+  nets.elements = {{"net4-b", {}, {"10.0.0.0/16"}}};
+  ASSERT_TRUE(table->update(nets).isOk());
+  std::string net = joinLines(parseBlocks(listTable(*a))["set net4-b"]);
+  EXPECT_NE(net.find("10.0.0.0/24"), std::string::npos) << net;
+  EXPECT_EQ(net.find("10.0.0.0/16"), std::string::npos) << net;
+
+  const std::string before = listTable(*a);
+  const uint64_t batches = table->stats().batches;
+  auto refused = [&](const NftChanges& ch, const std::string& words) {
+    Status st = table->update(ch);
+    EXPECT_EQ(st.code(), Code::Invalid) << st.str();
+    EXPECT_NE(st.message().find(words), std::string::npos) << st.message();
+  };
+  NftChanges jump;
+  jump.endpointChains.push_back({"calir", Direction::Ingress, {{"default", {"gnp/none"}}}, {}});
+  refused(jump, "jumps to chain pi-gnp/none");
+  NftChanges stillUsed;
+  stillUsed.chainsDeleted.push_back(nftPolicyChainName("gnp/small", Direction::Ingress));
+  refused(stillUsed, "still jump to it");
+  NftChanges retype;
+  retype.sets.push_back({"sel4-a", SetKind::Interval, 4, true, {}});
+  refused(retype, "a set keeps its type");
+  NftChanges badElem;
+  badElem.elements.push_back({"np4-c", {"10.0.0.1,tcp:99999"}, {}});
+  refused(badElem, "np4-c: add[0] \"10.0.0.1,tcp:99999\": bad port");
+  NftChanges noSet;
+  noSet.elements.push_back({"sel4-zz", {"10.0.0.1"}, {}});
+  refused(noSet, "no such set");
+  NftChanges badRule = jump;
+  badRule.endpointChains.clear();
+  PolicyChain pc = d.policyChains[0];
+  pc.rules[0].source.selector = SetRef{"sel4-missing", SetKind::Addr, 4};
+  badRule.policyChains.push_back(pc);
+  refused(badRule, "sel4-missing is not among the desired sets");
+  EXPECT_EQ(table->stats().batches, batches);
+  EXPECT_EQ(listTable(*a), before);
+
+  // Deleting the endpoint chain, then the policy chain and its sets, in one change each.
+  NftChanges unhook;
+  unhook.chainsDeleted.push_back(nftEndpointChainName("caliq", Direction::Ingress));
+  ASSERT_TRUE(table->update(unhook).isOk());
+  NftChanges drop;
+  drop.chainsDeleted.push_back(nftPolicyChainName("gnp/small", Direction::Ingress));
+  drop.setsDeleted = {"sel4-a", "net4-b", "np4-c", "sel6-a"};
+  ASSERT_TRUE(table->update(drop).isOk()) << table->update(drop).str();
+  Blocks left = parseBlocks(listTable(*a));
+  EXPECT_EQ(left.count("chain pi-gnp/small"), 0u);
+  EXPECT_EQ(left.count("set sel4-a"), 0u);
+  EXPECT_EQ(left.count("chain tw-caliq"), 0u);
+  EXPECT_EQ(joinLines(left["map to-endpoint"]).find("caliq"), std::string::npos);
 }
 
 } // namespace

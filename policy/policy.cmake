@@ -4,6 +4,7 @@ find_package(OpenSSL REQUIRED)
 add_library(caracal_policy STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/rules.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/chains.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/dataplane.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/nft_render.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/ipt_render.cpp)
 target_link_libraries(caracal_policy PUBLIC caracal_api caracal_selector caracal_common

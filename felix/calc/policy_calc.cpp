@@ -6,6 +6,8 @@
 #include "felix/calc/label_index.h"
 #include "felix/calc/policy_resolver.h"
 
+#include <algorithm>
+
 namespace caracal::felix::calc {
 
 namespace {
@@ -55,8 +57,11 @@ struct PolicyCalc::Impl {
           } else {
             endpointPolicies.erase(ep);
           }
+          dirtyEndpoints.insert(ep);
         }),
-        sets(IpSetCalc::Callbacks{}) {}
+        sets(IpSetCalc::Callbacks{
+            [this](const std::string& set, const Member& m) { memberChanged(set, m, true); },
+            [this](const std::string& set, const Member& m) { memberChanged(set, m, false); }}) {}
 
   std::string nodeName;
   LabelIndex index;
@@ -71,6 +76,58 @@ struct PolicyCalc::Impl {
   // Active sets: name -> (declaration, references from active chains).
   std::map<std::string, std::pair<policy::SetDecl, int>> activeSets;
   std::map<std::string, int> setSelectors; // "set:<sel>" -> active sets using it
+
+  // The output, kept up to date by computeDelta() from what changed since the last call.
+  PolicyDataplane state;
+  std::set<std::string> dirtyEndpoints; // endpoint item ids
+  std::set<std::string> dirtyChains;    // policy ids and profile names whose rules changed
+  std::map<std::string, policy::SetMemberDelta> pendingMembers; // active sets
+  // Per endpoint: the keys of its endpoint chains in `state` (its interface at the time).
+  std::map<std::string, std::string> endpointIface;
+  std::map<std::string, int> chainUsers; // policy id / profile -> endpoint chains using it
+  // Per emitted policy or profile: the sets its chains reference (counted in setRefs).
+  std::map<std::string, std::vector<policy::SetDecl>> emittedSets;
+  std::map<std::string, int> setRefs; // set name -> emitted chains' references
+
+  void memberChanged(const std::string& set, const Member& m, bool added) {
+    auto it = activeSets.find(set);
+    if (it == activeSets.end() || memberFamily(m) != it->second.first.ref.ipVersion) {
+      return;
+    }
+    auto& pending = pendingMembers[set];
+    if (added) {
+      if (pending.removed.erase(m) == 0) {
+        pending.added.insert(m);
+      }
+    } else if (pending.added.erase(m) == 0) {
+      pending.removed.insert(m);
+    }
+  }
+
+  // Local endpoints whose chains name `id` (a policy or a profile).
+  void markUsersDirty(const std::string& id) {
+    for (const auto& [ep, p] : endpointPolicies) {
+      bool uses = std::find(p.profiles.begin(), p.profiles.end(), id) != p.profiles.end();
+      for (const auto* tiers : {&p.ingress, &p.egress}) {
+        for (const TierPolicies& t : *tiers) {
+          uses = uses || std::find(t.policies.begin(), t.policies.end(), id) != t.policies.end();
+        }
+      }
+      if (uses) {
+        dirtyEndpoints.insert(ep);
+      }
+    }
+  }
+
+  // A compiled policy or profile replaced (or removed: c null).
+  void compiledChanged(const std::string& id, const Compiled* before, const Compiled* after) {
+    dirtyChains.insert(id);
+    const bool was = before != nullptr && before->ok;
+    const bool is = after != nullptr && after->ok;
+    if (was != is) {
+      markUsersDirty(id); // endpoint chains list only policies and profiles that compile
+    }
+  }
 
   void matchStarted(const std::string& selId, const std::string& item) {
     if (selId.rfind(kPolicyPrefix, 0) == 0) {
@@ -115,7 +172,9 @@ struct PolicyCalc::Impl {
       index.deleteLabels(id);
       sets.deleteItem(id);
       resolver.deleteEndpoint(id);
-      localInterfaces.erase(id);
+      if (localInterfaces.erase(id) > 0) {
+        dirtyEndpoints.insert(id);
+      }
       return;
     }
     index.updateLabels(item->id, item->labels, item->parents);
@@ -123,31 +182,51 @@ struct PolicyCalc::Impl {
     const bool local = !item->node.empty() && item->node == nodeName &&
                        !item->interfaceName.empty() && item->id.rfind("wep/", 0) == 0;
     if (local) {
-      localInterfaces[item->id] = item->interfaceName;
+      auto [it, added] = localInterfaces.try_emplace(item->id, item->interfaceName);
+      if (added || it->second != item->interfaceName) {
+        it->second = item->interfaceName;
+        dirtyEndpoints.insert(item->id);
+      }
       resolver.updateEndpoint(item->id, item->parents);
     } else if (localInterfaces.erase(item->id) > 0) {
       resolver.deleteEndpoint(item->id);
+      dirtyEndpoints.insert(item->id);
     }
   }
 
   void updateProfile(const std::string& id, const std::optional<Profile>& p) {
+    auto old = profiles.find(id);
     if (!p) {
       index.deleteParentLabels(id);
-      profiles.erase(id);
+      if (old != profiles.end()) {
+        compiledChanged(id, &old->second, nullptr);
+        profiles.erase(old);
+      }
       return;
     }
     index.updateParentLabels(p->id, p->labels);
     Value spec(Value::Object{{"ingress", p->ingress}, {"egress", p->egress}});
-    profiles[p->id] = compile(spec, "");
+    Compiled c = compile(spec, "");
+    if (old != profiles.end() && old->second.rulesSpec == c.rulesSpec) {
+      return; // labels only
+    }
+    compiledChanged(p->id, old == profiles.end() ? nullptr : &old->second, &c);
+    profiles[p->id] = std::move(c);
   }
 
   // ---- policies ----
 
   void updatePolicy(const std::string& kind, const std::string& id, const Value* obj) {
-    if (!obj) {
+    auto drop = [&] {
       index.deleteSelector(kPolicyPrefix + id);
       resolver.deletePolicy(id);
-      policies.erase(id);
+      if (auto old = policies.find(id); old != policies.end()) {
+        compiledChanged(id, &old->second, nullptr);
+        policies.erase(old);
+      }
+    };
+    if (!obj) {
+      drop();
       policyProblems.erase(id);
       return;
     }
@@ -155,9 +234,7 @@ struct PolicyCalc::Impl {
     auto parsed = sel ? api::Selector::parse(*sel) : Result<api::Selector>(sel.error());
     if (!parsed) {
       policyProblems[id] = parsed.error().message();
-      index.deleteSelector(kPolicyPrefix + id);
-      resolver.deletePolicy(id);
-      policies.erase(id);
+      drop();
       return;
     }
     policyProblems.erase(id);
@@ -183,6 +260,7 @@ struct PolicyCalc::Impl {
     Compiled c = compile(spec, ns);
     auto it = policies.find(id);
     if (it == policies.end() || it->second.rulesSpec != c.rulesSpec || it->second.ns != ns) {
+      compiledChanged(id, it == policies.end() ? nullptr : &it->second, &c);
       policies[id] = std::move(c);
     }
     index.updateSelector(kPolicyPrefix + id, *parsed);
@@ -261,99 +339,232 @@ struct PolicyCalc::Impl {
     return s;
   }
 
-  std::map<std::string, int> previousRefs; // set name -> references in the last compute()
+  // The endpoint chain of a local endpoint in one direction: its tiers (policies that compile)
+  // and profiles (those that compile).
+  policy::EndpointChainSpec endpointChain(const std::string& iface, const EndpointPolicies& p,
+                                          policy::Direction d) const {
+    policy::EndpointChainSpec spec;
+    spec.interfaceName = iface;
+    spec.direction = d;
+    for (const TierPolicies& t : d == policy::Direction::Ingress ? p.ingress : p.egress) {
+      policy::TierPolicies tp;
+      tp.name = t.tier;
+      tp.defaultAction =
+          t.defaultAction == "Pass" ? policy::TierDefault::Pass : policy::TierDefault::Deny;
+      for (const std::string& id : t.policies) {
+        auto cit = policies.find(id);
+        if (cit != policies.end() && cit->second.ok) {
+          tp.policyIds.push_back(id);
+        }
+      }
+      spec.tiers.push_back(std::move(tp));
+    }
+    for (const std::string& prof : p.profiles) {
+      auto cit = profiles.find(prof);
+      if (cit != profiles.end() && cit->second.ok) {
+        spec.profileIds.push_back(prof);
+      }
+    }
+    return spec;
+  }
+
+  static std::vector<std::string> chainIds(const policy::EndpointChainSpec& spec) {
+    std::vector<std::string> ids = spec.profileIds;
+    for (const auto& t : spec.tiers) {
+      ids.insert(ids.end(), t.policyIds.begin(), t.policyIds.end());
+    }
+    return ids;
+  }
+
+  const Compiled* compiledOf(const std::string& id) const {
+    if (auto it = policies.find(id); it != policies.end()) {
+      return &it->second;
+    }
+    if (auto it = profiles.find(id); it != profiles.end()) {
+      return &it->second;
+    }
+    return nullptr;
+  }
 
   PolicyDataplane compute() {
+    computeDelta();
+    return state;
+  }
+
+  policy::DataplaneDelta computeDelta() {
     resolver.flush();
-    PolicyDataplane out;
-    std::set<std::string> usedPolicies, usedProfiles;
-    for (const auto& [ep, iface] : localInterfaces) {
+    policy::DataplaneDelta delta;
+    std::set<std::string> usersChanged; // ids whose chainUsers count moved
+
+    // 1. Endpoint chains of the endpoints that changed.
+    for (const std::string& ep : dirtyEndpoints) {
+      std::map<std::string, policy::EndpointChainSpec> now;
+      auto iface = localInterfaces.find(ep);
       auto pit = endpointPolicies.find(ep);
-      if (pit == endpointPolicies.end()) {
+      if (iface != localInterfaces.end() && pit != endpointPolicies.end()) {
+        for (policy::Direction d : {policy::Direction::Ingress, policy::Direction::Egress}) {
+          now[iface->second + "|" + policy::directionName(d)] =
+              endpointChain(iface->second, pit->second, d);
+        }
+      }
+      std::map<std::string, policy::EndpointChainSpec> before;
+      if (auto old = endpointIface.find(ep); old != endpointIface.end()) {
+        for (policy::Direction d : {policy::Direction::Ingress, policy::Direction::Egress}) {
+          std::string key = old->second + "|" + policy::directionName(d);
+          if (auto it = state.endpointChains.find(key); it != state.endpointChains.end()) {
+            before[key] = it->second;
+          }
+        }
+      }
+      for (const auto& [key, spec] : before) {
+        for (const auto& id : chainIds(spec)) {
+          chainUsers[id]--;
+          usersChanged.insert(id);
+        }
+        if (!now.count(key)) {
+          delta.endpointChainsRemoved[key] = {spec.interfaceName, spec.direction, {}, {}};
+          delta.endpointChains.erase(key);
+          state.endpointChains.erase(key);
+        }
+      }
+      for (auto& [key, spec] : now) {
+        for (const auto& id : chainIds(spec)) {
+          chainUsers[id]++;
+          usersChanged.insert(id);
+        }
+        auto it = before.find(key);
+        if (it == before.end() || !(it->second == spec)) {
+          delta.endpointChainsRemoved.erase(key);
+          delta.endpointChains[key] = spec;
+          state.endpointChains[key] = std::move(spec);
+        }
+      }
+      if (now.empty()) {
+        endpointIface.erase(ep);
+      } else {
+        endpointIface[ep] = iface->second;
+      }
+    }
+    dirtyEndpoints.clear();
+
+    // 2. Policy and profile chains: used ones whose rules changed, newly used, no longer used.
+    std::set<std::string> touched = usersChanged;
+    touched.insert(dirtyChains.begin(), dirtyChains.end());
+    dirtyChains.clear();
+    std::vector<policy::SetDecl> released;
+    for (const std::string& id : touched) {
+      auto users = chainUsers.find(id);
+      const bool used = users != chainUsers.end() && users->second > 0;
+      if (users != chainUsers.end() && users->second <= 0) {
+        chainUsers.erase(users);
+      }
+      auto emitted = emittedSets.find(id);
+      const bool wasEmitted = emitted != emittedSets.end();
+      const Compiled* c = used ? compiledOf(id) : nullptr;
+      if (c != nullptr && !c->ok) {
+        c = nullptr;
+      }
+      if (c == nullptr && !wasEmitted) {
         continue;
       }
-      const EndpointPolicies& p = pit->second;
+      const bool profile = !policies.count(id) && profiles.count(id);
       for (policy::Direction d : {policy::Direction::Ingress, policy::Direction::Egress}) {
-        policy::EndpointChainSpec spec;
-        spec.interfaceName = iface;
-        spec.direction = d;
-        for (const TierPolicies& t : d == policy::Direction::Ingress ? p.ingress : p.egress) {
-          policy::TierPolicies tp;
-          tp.name = t.tier;
-          tp.defaultAction =
-              t.defaultAction == "Pass" ? policy::TierDefault::Pass : policy::TierDefault::Deny;
-          for (const std::string& id : t.policies) {
-            auto cit = policies.find(id);
-            if (cit == policies.end() || !cit->second.ok) {
-              continue; // left out; reported in problems
-            }
-            tp.policyIds.push_back(id);
-            usedPolicies.insert(id);
+        const std::string key = chainKey(id, d);
+        if (c == nullptr) {
+          auto it = state.policyChains.find(key);
+          if (it != state.policyChains.end()) {
+            delta.policyChainsRemoved[key] = {id, d, it->second.profile, {}};
+            state.policyChains.erase(it);
           }
-          spec.tiers.push_back(std::move(tp));
+          delta.policyChains.erase(key);
+          continue;
         }
-        for (const std::string& prof : p.profiles) {
-          auto cit = profiles.find(prof);
-          if (cit != profiles.end() && cit->second.ok) {
-            spec.profileIds.push_back(prof);
-            usedProfiles.insert(prof);
+        policy::PolicyChain chain{
+            id, d, profile, d == policy::Direction::Ingress ? c->chains.ingress : c->chains.egress};
+        auto it = state.policyChains.find(key);
+        if (it == state.policyChains.end() || !(it->second == chain)) {
+          delta.policyChainsRemoved.erase(key);
+          delta.policyChains[key] = chain;
+          state.policyChains[key] = std::move(chain);
+        }
+      }
+      if (wasEmitted) {
+        released.insert(released.end(), emitted->second.begin(), emitted->second.end());
+        emittedSets.erase(emitted);
+      }
+      if (c != nullptr) {
+        emittedSets[id] = c->sets;
+        for (const policy::SetDecl& decl : c->sets) {
+          if (setRefs[decl.ref.name]++ == 0) {
+            activateSet(decl, delta);
           }
         }
-        out.endpointChains[iface + "|" + policy::directionName(d)] = std::move(spec);
       }
     }
-    // Chains and the sets they use; reference counts rebuilt from scratch each time.
-    std::map<std::string, int> refs;
-    std::map<std::string, const policy::SetDecl*> decls;
-    auto emit = [&](const std::string& id, const Compiled& c, bool profile) {
-      for (policy::Direction d : {policy::Direction::Ingress, policy::Direction::Egress}) {
-        policy::PolicyChain chain;
-        chain.id = id;
-        chain.direction = d;
-        chain.profile = profile;
-        chain.rules = d == policy::Direction::Ingress ? c.chains.ingress : c.chains.egress;
-        out.policyChains[chainKey(id, d)] = std::move(chain);
-      }
-      for (const policy::SetDecl& s : c.sets) {
-        refs[s.ref.name]++;
-        decls[s.ref.name] = &s;
-      }
-    };
-    for (const std::string& id : usedPolicies) {
-      emit(id, policies.at(id), false);
-    }
-    for (const std::string& id : usedProfiles) {
-      emit(id, profiles.at(id), true);
-    }
-    // Activate new sets before deactivating old ones (a set kept by another chain never blinks).
-    for (const auto& [name, n] : refs) {
-      if (!previousRefs.count(name)) {
-        activate(*decls[name]);
+    // Released after the new references are counted: a set kept by another chain never blinks.
+    for (const policy::SetDecl& decl : released) {
+      if (--setRefs[decl.ref.name] == 0) {
+        setRefs.erase(decl.ref.name);
+        deactivate(decl.ref.name);
+        state.sets.erase(decl.ref.name);
+        pendingMembers.erase(decl.ref.name);
+        if (delta.setsCreated.erase(decl.ref.name) == 0) {
+          delta.setsRemoved.insert(decl.ref.name);
+        }
+        delta.setMembers.erase(decl.ref.name);
       }
     }
-    for (const auto& [name, n] : previousRefs) {
-      if (!refs.count(name)) {
-        deactivate(name);
+
+    // 3. Members of the sets that stayed.
+    for (auto& [name, change] : pendingMembers) {
+      auto it = state.sets.find(name);
+      if (it == state.sets.end()) {
+        continue;
+      }
+      policy::SetMemberDelta real;
+      for (const auto& m : change.removed) {
+        if (it->second.members.erase(m) > 0) {
+          real.removed.insert(m);
+        }
+      }
+      for (const auto& m : change.added) {
+        if (it->second.members.insert(m).second) {
+          real.added.insert(m);
+        }
+      }
+      if (delta.setsCreated.count(name)) {
+        delta.setsCreated[name] = it->second;
+      } else if (!real.added.empty() || !real.removed.empty()) {
+        delta.setMembers[name] = std::move(real);
       }
     }
-    previousRefs = refs;
-    for (const auto& [name, decl] : decls) {
-      out.sets[name] = setState(*decl);
-    }
+    pendingMembers.clear();
+
+    // 4. Problems: the whole (short) list.
     for (const auto& [id, c] : policies) {
       if (!c.ok) {
-        out.problems[id] = c.error;
+        delta.problems[id] = c.error;
       }
     }
     for (const auto& [id, c] : profiles) {
       if (!c.ok) {
-        out.problems[id] = c.error;
+        delta.problems[id] = c.error;
       }
     }
     for (const auto& [id, why] : policyProblems) {
-      out.problems[id] = why;
+      delta.problems[id] = why;
     }
-    return out;
+    state.problems = delta.problems;
+    return delta;
+  }
+
+  // A set the first emitted chain references: registered, filled with its current members.
+  void activateSet(const policy::SetDecl& decl, policy::DataplaneDelta& delta) {
+    activate(decl);
+    SetState s = setState(decl);
+    pendingMembers.erase(decl.ref.name); // the members are all in `s`
+    delta.setsCreated[decl.ref.name] = s;
+    state.sets[decl.ref.name] = std::move(s);
   }
 };
 
@@ -411,6 +622,8 @@ void PolicyCalc::onUpdate(const api::KindInfo& kind, const std::string& key, con
 }
 
 PolicyDataplane PolicyCalc::compute() { return impl_->compute(); }
+
+policy::DataplaneDelta PolicyCalc::computeDelta() { return impl_->computeDelta(); }
 
 uint64_t PolicyCalc::selectorEvaluations() const { return impl_->index.evaluationCount(); }
 

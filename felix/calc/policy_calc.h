@@ -5,9 +5,12 @@
 //   updates ─▶ items (endpoints, network sets) ─┬─▶ LabelIndex ─┬─ "pol:<id>" ─▶ PolicyResolver
 //            ─▶ profiles (labels, rules) ───────┘               └─ "set:<sel>" ─▶ IpSetCalc
 //            ─▶ policies, tiers ─▶ PolicyResolver; compiled with policy::compilePolicy
-//   compute(): for every local endpoint with an interface, an ingress and an egress endpoint chain
-//   (tiers → policies, profiles); the policy and profile chains those reference, compiled; the
-//   sets those chains reference, with their members.
+//   The output, for every local endpoint with an interface: an ingress and an egress endpoint
+//   chain (tiers → policies, profiles); the policy and profile chains those reference, compiled;
+//   the sets those chains reference, with their members. computeDelta() recomputes only what the
+//   updates since the last call touched: the endpoints whose policies, profiles or interface
+//   changed, the chains whose rules or users changed, the sets whose members or references
+//   changed.
 //
 // Sets exist only while an active chain (one an endpoint chain reaches) references them: a set's
 // selector is registered in the label index when the first active rule needs it and removed with
@@ -45,7 +48,10 @@ public:
   // One datastore update; `obj` null: deleted. Other kinds are ignored.
   void onUpdate(const api::KindInfo& kind, const std::string& key, const Value* obj);
 
-  // The desired state after every update so far.
+  // What changed in the desired state since the last computeDelta() (or compute()): work in
+  // proportion to the updates, not to everything installed.
+  policy::DataplaneDelta computeDelta();
+  // The desired state after every update so far (computeDelta() plus a copy of the whole state).
   PolicyDataplane compute();
 
   // Selector evaluations done by the label index (a measure of incremental work).

@@ -1,7 +1,10 @@
 #include "api/testing/objects.h"
+#include "common/strings.h"
 #include "felix/calc/policy_calc.h"
 
 #include <gtest/gtest.h>
+#include <optional>
+#include <random>
 
 namespace caracal::felix::calc {
 namespace {
@@ -149,6 +152,173 @@ TEST_F(PolicyCalcTest, UnrelatedLabelChangeEvaluatesFewSelectors) {
   EXPECT_LE(calc_.selectorEvaluations() - before, 50u) << "only the selectors naming `app`";
   EXPECT_EQ(d.endpointChains.at("calia|ingress").tiers[0].policyIds,
             std::vector<std::string>{"np/x/p7"});
+}
+
+// ---- deltas -------------------------------------------------------------------------------------
+
+// One datastore update, kept so that it can be replayed into a fresh calculation.
+struct Recorded {
+  const api::KindInfo* kind;
+  std::string key;
+  std::optional<Value> obj;
+};
+
+// A random update over a small universe: namespaces, service accounts, local and remote
+// endpoints (labels, addresses, named ports, interface), policies (some that do not compile),
+// tiers, network sets, deletions.
+Recorded randomUpdate(std::mt19937& rng) {
+  auto pick = [&](std::initializer_list<const char*> xs) {
+    return std::string(*(xs.begin() + rng() % xs.size()));
+  };
+  const std::string ns = pick({"x", "y"});
+  const bool del = rng() % 6 == 0;
+  auto rec = [&](const api::KindInfo& kind, std::string key, const std::string& text) {
+    Recorded r{&kind, std::move(key), std::nullopt};
+    if (!del) {
+      r.obj = yaml(text);
+    }
+    return r;
+  };
+  switch (rng() % 7) {
+  case 0:
+    return rec(core("Namespace"), ns,
+               "metadata: {name: " + ns + ", labels: {team: " + pick({"red", "blue"}) + "}}");
+  case 1: {
+    const std::string pod = pick({"a", "b", "c", "d"});
+    const std::string node = pick({"node1", "node1", "node2"});
+    const std::string name = node + "-k8s-" + pod + "-eth0";
+    return rec(calico("WorkloadEndpoint"), ns + "/" + name,
+               "metadata: {name: " + name + ", namespace: " + ns + ", labels: {pod: " + pod +
+                   ", app: " + pick({"web", "db"}) + "}}\nspec: {node: " + node +
+                   ", interfaceName: " + pick({"cali", "calo"}) + ns + pod +
+                   ", ipNetworks: [10.0." + std::to_string(rng() % 3) + "." +
+                   std::to_string(1 + rng() % 4) + "/32], profiles: [kns." + ns +
+                   "], ports: [{name: http, protocol: TCP, port: " + pick({"80", "8080"}) + "}]}");
+  }
+  case 2:
+  case 3: {
+    const std::string name = pick({"p1", "p2", "p3"});
+    const std::string rule =
+        pick({"{action: Allow, source: {selector: \"app == 'web'\"}}",
+              "{action: Deny, protocol: TCP, destination: {ports: [http]}, source: {selector: "
+              "\"pod in {'a', 'b'}\"}}",
+              "{action: Pass, source: {namespaceSelector: \"team == 'blue'\"}}",
+              "{action: Allow, source: {nets: [10.1.0.0/16]}, destination: {notSelector: "
+              "\"has(nothing)\"}}",
+              "{action: Allow, protocol: ICMP, destination: {ports: [80]}}", // does not compile
+              "{action: Allow, source: {selector: \"role == 'edge'\"}}"});
+    return rec(calico("NetworkPolicy"), ns + "/" + name,
+               "metadata: {name: " + name + ", namespace: " + ns +
+                   "}\nspec: {tier: " + pick({"default", "security"}) +
+                   ", order: " + std::to_string(rng() % 3) + ", selector: " +
+                   pick({"\"all()\"", "\"pod == 'a'\"", "\"app == 'db'\"", "\"bad ===\""}) +
+                   ", types: [Ingress, Egress], ingress: [" + rule + "], egress: [" + rule + "]}");
+  }
+  case 4:
+    return rec(calico("Tier"), "security",
+               "metadata: {name: security}\nspec: {order: " + pick({"10", "2000"}) +
+                   ", defaultAction: " + pick({"Deny", "Pass"}) + "}");
+  case 5:
+    return rec(calico("GlobalNetworkSet"), "edge",
+               "metadata: {name: edge, labels: {role: " + pick({"edge", "core"}) +
+                   "}}\nspec: {nets: [" + pick({"192.168.0.0/24", "10.0.0.0/30"}) + "]}");
+  default:
+    return rec(core("ServiceAccount"), ns + "/default",
+               "metadata: {name: default, namespace: " + ns +
+                   ", labels: {tier: " + pick({"fe", "be"}) + "}}");
+  }
+}
+
+TEST(PolicyCalcDelta, DeltasAddUpToTheWholeState) {
+  int stepsWithSets = 0;
+  int memberChanges = 0; // of sets that stayed
+  for (uint32_t seed = 1; seed <= 8; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937 rng(seed);
+    PolicyCalc incremental("node1");
+    PolicyDataplane mirror;
+    std::vector<Recorded> history;
+    for (int step = 0; step < 80; ++step) {
+      SCOPED_TRACE("step " + std::to_string(step));
+      for (int n = 1 + static_cast<int>(rng() % 3); n > 0; --n) {
+        history.push_back(randomUpdate(rng));
+        const Recorded& u = history.back();
+        incremental.onUpdate(*u.kind, u.key, u.obj ? &*u.obj : nullptr);
+      }
+      policy::DataplaneDelta delta = incremental.computeDelta();
+      for (const auto& [name, change] : delta.setMembers) {
+        ASSERT_TRUE(mirror.sets.count(name)) << name << ": members of a set not created";
+        for (const auto& m : change.added) {
+          EXPECT_FALSE(mirror.sets[name].members.count(m)) << name << " " << m << " added twice";
+        }
+        for (const auto& m : change.removed) {
+          EXPECT_TRUE(mirror.sets[name].members.count(m)) << name << " " << m << " not there";
+        }
+      }
+      for (const auto& [key, chain] : delta.policyChainsRemoved) {
+        EXPECT_TRUE(mirror.policyChains.count(key)) << key << " removed but never added";
+      }
+      policy::applyDelta(mirror, delta);
+      stepsWithSets += mirror.sets.empty() ? 0 : 1;
+      memberChanges += static_cast<int>(delta.setMembers.size());
+      PolicyCalc fresh("node1");
+      for (const Recorded& u : history) {
+        fresh.onUpdate(*u.kind, u.key, u.obj ? &*u.obj : nullptr);
+      }
+      PolicyDataplane want = fresh.compute();
+      ASSERT_EQ(mirror.endpointChains.size(), want.endpointChains.size());
+      auto describe = [](const policy::EndpointChainSpec& e) {
+        std::string out = e.interfaceName + ":";
+        for (const auto& t : e.tiers) {
+          out += " " + t.name + "[" + join(t.policyIds, ",") + "]";
+        }
+        return out + " profiles[" + join(e.profileIds, ",") + "]";
+      };
+      for (const auto& [key, spec] : want.endpointChains) {
+        auto it = mirror.endpointChains.find(key);
+        EXPECT_TRUE(it != mirror.endpointChains.end() && it->second == spec)
+            << key << ": want " << describe(spec) << "; have "
+            << (it == mirror.endpointChains.end() ? "nothing" : describe(it->second));
+      }
+      EXPECT_TRUE(mirror.policyChains == want.policyChains);
+      for (const auto& [name, set] : want.sets) {
+        auto it = mirror.sets.find(name);
+        EXPECT_TRUE(it != mirror.sets.end() && it->second == set)
+            << name << ": want "
+            << join(std::vector<std::string>(set.members.begin(), set.members.end()), ",")
+            << (it == mirror.sets.end() ? " (missing)" : "");
+      }
+      EXPECT_EQ(mirror.sets.size(), want.sets.size());
+      EXPECT_EQ(mirror.problems, want.problems);
+      ASSERT_TRUE(mirror == want);
+      EXPECT_TRUE(incremental.computeDelta().empty()) << "a second call has nothing new";
+    }
+  }
+  EXPECT_GT(stepsWithSets, 200) << "the sequences exercised sets";
+  EXPECT_GT(memberChanges, 20) << "and member changes of kept sets";
+}
+
+TEST_F(PolicyCalcTest, OneLabelChangeIsASmallDelta) {
+  for (int i = 0; i < 200; ++i) {
+    np("x", "p" + std::to_string(i),
+       "{selector: all(), ingress: [{action: Allow, source: {selector: app == 'x" +
+           std::to_string(i) + "'}}]}");
+  }
+  policy::DataplaneDelta first = calc_.computeDelta();
+  EXPECT_EQ(first.policyChains.size(), 400u + 2u); // 200 policies, the kns.x profile
+  EXPECT_EQ(first.setsCreated.size(), 400u);       // IPv4 and IPv6
+  wep("x", "b", "node2", "calib", "10.0.0.2", "{pod: b, app: x7}");
+  policy::DataplaneDelta d = calc_.computeDelta();
+  EXPECT_TRUE(d.policyChains.empty());
+  EXPECT_TRUE(d.endpointChains.empty());
+  ASSERT_EQ(d.setMembers.size(), 1u);
+  EXPECT_EQ(d.setMembers.begin()->second.added, (std::set<std::string>{"10.0.0.2/32"}));
+  np("x", "p3", "{selector: pod == 'nobody', ingress: [{action: Allow}]}");
+  d = calc_.computeDelta();
+  EXPECT_TRUE(d.policyChains.empty());
+  ASSERT_EQ(d.policyChainsRemoved.size(), 2u);
+  EXPECT_EQ(d.endpointChains.size(), 1u) << "calia's ingress chain no longer names p3";
+  EXPECT_EQ(d.setsRemoved.size(), 2u);
 }
 
 } // namespace
