@@ -7,3 +7,12 @@ if(TARGET caracal_policy_nft AND TARGET caracal_policy_ipt)
   target_link_libraries(bench_policy_update PRIVATE caracal_policy_nft caracal_policy_ipt
     caracal_policy caracal_bench_support caracal_common)
 endif()
+
+# Control plane: the controller's conversion of 10k NetworkPolicies and felix's calculation delta
+# after one pod label change (pure CPU, no root).
+#   BUILD/bench/bench_policy_calc --policies 10000 --endpoints 1000 --local 100
+if(TARGET caracal_felix_calc AND TARGET caracal_k8s_policy)
+  add_executable(bench_policy_calc ${CMAKE_CURRENT_SOURCE_DIR}/policy_calc_bench.cpp)
+  target_link_libraries(bench_policy_calc PRIVATE caracal_felix_calc caracal_k8s_policy
+    caracal_bench_support caracal_common)
+endif()

@@ -51,6 +51,8 @@ struct PolicyCalc::Impl {
       : nodeName(std::move(node)),
         index([this](const std::string& s, const std::string& i) { matchStarted(s, i); },
               [this](const std::string& s, const std::string& i) { matchStopped(s, i); }),
+        localIndex([this](const std::string& s, const std::string& i) { matchStarted(s, i); },
+                   [this](const std::string& s, const std::string& i) { matchStopped(s, i); }),
         resolver([this](const std::string& ep, const EndpointPolicies* p) {
           if (p) {
             endpointPolicies[ep] = *p;
@@ -64,7 +66,10 @@ struct PolicyCalc::Impl {
             [this](const std::string& set, const Member& m) { memberChanged(set, m, false); }}) {}
 
   std::string nodeName;
+  // Rule selectors ("set:") over every item; policy selectors ("pol:") over local endpoints only
+  // (they decide which policies this node applies), so remote changes never evaluate them.
   LabelIndex index;
+  LabelIndex localIndex;
   PolicyResolver resolver;
   IpSetCalc sets;
 
@@ -170,6 +175,7 @@ struct PolicyCalc::Impl {
   void updateItem(const std::string& id, const std::optional<Item>& item) {
     if (!item) {
       index.deleteLabels(id);
+      localIndex.deleteLabels(id);
       sets.deleteItem(id);
       resolver.deleteEndpoint(id);
       if (localInterfaces.erase(id) > 0) {
@@ -181,6 +187,11 @@ struct PolicyCalc::Impl {
     sets.updateItem(item->id, item->nets, item->ports);
     const bool local = !item->node.empty() && item->node == nodeName &&
                        !item->interfaceName.empty() && item->id.rfind("wep/", 0) == 0;
+    if (local) {
+      localIndex.updateLabels(item->id, item->labels, item->parents);
+    } else {
+      localIndex.deleteLabels(item->id);
+    }
     if (local) {
       auto [it, added] = localInterfaces.try_emplace(item->id, item->interfaceName);
       if (added || it->second != item->interfaceName) {
@@ -198,6 +209,7 @@ struct PolicyCalc::Impl {
     auto old = profiles.find(id);
     if (!p) {
       index.deleteParentLabels(id);
+      localIndex.deleteParentLabels(id);
       if (old != profiles.end()) {
         compiledChanged(id, &old->second, nullptr);
         profiles.erase(old);
@@ -205,6 +217,7 @@ struct PolicyCalc::Impl {
       return;
     }
     index.updateParentLabels(p->id, p->labels);
+    localIndex.updateParentLabels(p->id, p->labels);
     Value spec(Value::Object{{"ingress", p->ingress}, {"egress", p->egress}});
     Compiled c = compile(spec, "");
     if (old != profiles.end() && old->second.rulesSpec == c.rulesSpec) {
@@ -218,7 +231,7 @@ struct PolicyCalc::Impl {
 
   void updatePolicy(const std::string& kind, const std::string& id, const Value* obj) {
     auto drop = [&] {
-      index.deleteSelector(kPolicyPrefix + id);
+      localIndex.deleteSelector(kPolicyPrefix + id);
       resolver.deletePolicy(id);
       if (auto old = policies.find(id); old != policies.end()) {
         compiledChanged(id, &old->second, nullptr);
@@ -263,7 +276,7 @@ struct PolicyCalc::Impl {
       compiledChanged(id, it == policies.end() ? nullptr : &it->second, &c);
       policies[id] = std::move(c);
     }
-    index.updateSelector(kPolicyPrefix + id, *parsed);
+    localIndex.updateSelector(kPolicyPrefix + id, *parsed);
     resolver.updatePolicy(id, ps);
   }
 
@@ -625,6 +638,8 @@ PolicyDataplane PolicyCalc::compute() { return impl_->compute(); }
 
 policy::DataplaneDelta PolicyCalc::computeDelta() { return impl_->computeDelta(); }
 
-uint64_t PolicyCalc::selectorEvaluations() const { return impl_->index.evaluationCount(); }
+uint64_t PolicyCalc::selectorEvaluations() const {
+  return impl_->index.evaluationCount() + impl_->localIndex.evaluationCount();
+}
 
 } // namespace caracal::felix::calc

@@ -2,8 +2,10 @@
 // The policy half of felix's calculation graph: API objects in, this node's desired policy
 // dataplane out (renderer-neutral: the nftables and the iptables writers take the same state).
 //
-//   updates ─▶ items (endpoints, network sets) ─┬─▶ LabelIndex ─┬─ "pol:<id>" ─▶ PolicyResolver
-//            ─▶ profiles (labels, rules) ───────┘               └─ "set:<sel>" ─▶ IpSetCalc
+//   updates ─▶ items (endpoints, network sets) ─┬─▶ LabelIndex (all items) ── "set:<sel>" ─▶
+//   IpSetCalc
+//            ─▶ profiles (labels, rules) ───────┴─▶ LabelIndex (local endpoints) ── "pol:<id>"
+//                                                                          ─▶ PolicyResolver
 //            ─▶ policies, tiers ─▶ PolicyResolver; compiled with policy::compilePolicy
 //   The output, for every local endpoint with an interface: an ingress and an egress endpoint
 //   chain (tiers → policies, profiles); the policy and profile chains those reference, compiled;
