@@ -16,8 +16,11 @@ constexpr const char* kFromDispatch = "cali-from-wl-dispatch";
 constexpr const char* kToDispatch = "cali-to-wl-dispatch";
 
 // The sets this writer owns: the names HashSetNamer hands out.
-bool isOurSet(const std::string& name) {
-  for (const char* p : {"sel4-", "sel6-", "net4-", "net6-", "np4-", "np6-"}) {
+// A set of this family's writer (the IPv4 and the IPv6 writer share the kernel's ipsets; each
+// owns only the sets of its family).
+bool isOurSet(const std::string& name, int ipVersion) {
+  const bool v6 = ipVersion == 6;
+  for (const char* p : {v6 ? "sel6-" : "sel4-", v6 ? "net6-" : "net4-", v6 ? "np6-" : "np4-"}) {
     if (name.rfind(p, 0) == 0) {
       return true;
     }
@@ -142,7 +145,7 @@ Status IptPolicyTable::apply(const Dataplane& desired) {
     ASSIGN_OR_RETURN(std::string names, run({"ipset", "list", "-n"}, ""));
     std::istringstream ns(names);
     while (std::getline(ns, line)) {
-      if (isOurSet(trim(line))) {
+      if (isOurSet(trim(line), v)) {
         kernelSets.insert(trim(line));
       }
     }

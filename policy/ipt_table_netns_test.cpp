@@ -159,5 +159,29 @@ TEST_F(IptTableTest, RestartConvergesAndRemovesLeftovers) {
   EXPECT_EQ(members.find("10.0.0.2"), std::string::npos) << "refilled, not merged";
 }
 
+TEST_F(IptTableTest, EachFamilyResyncsOnlyItsOwnSets) {
+  IptPolicyTable v4(opts());
+  IptPolicyTable v6({6, {"ip", "netns", "exec", ns_}});
+  Dataplane d = state({"10.0.0.2/32"});
+  ASSERT_OK(v4.apply(d));
+  ASSERT_OK(v6.apply(d)); // its rules use the sel6- set
+  std::string v6Set;
+  for (const auto& [name, st] : d.sets) {
+    if (st.ref.ipVersion == 6) {
+      v6Set = name;
+    }
+  }
+  ASSERT_FALSE(v6Set.empty());
+  // A full sync of each family (as after a restart or the periodic resync) leaves the other
+  // family's sets alone: ip6tables still uses them.
+  v4.markForResync();
+  ASSERT_OK(v4.apply(d));
+  v6.markForResync();
+  ASSERT_OK(v6.apply(d));
+  std::string sets = inNs("ipset list -n");
+  EXPECT_NE(sets.find(v6Set), std::string::npos) << sets;
+  EXPECT_NE(sets.find(v4Set(d)), std::string::npos) << sets;
+}
+
 } // namespace
 } // namespace caracal::policy
