@@ -40,14 +40,10 @@ CTL="$BUILD_DIR/cmd/caracalctl"
 readonly CONN_PORT=7000 IPERF_PORT=5201
 export CARACAL_BUILD_DIR="$BUILD_DIR"
 
-die() { echo "policy_packet: $*" >&2; exit 1; }
-say() { echo "policy_packet: $*" >&2; }
-
-[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
-command -v iperf3 >/dev/null || die "iperf3 is not installed"
-for b in "$CONN_RATE" "$CTL"; do
-  [ -x "$b" ] || die "$b is missing: ninja -C $BUILD_DIR $(basename "$b")"
-done
+BENCH_NAME=policy_packet
+# shellcheck source=bench/lab_bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
+bench_require iperf3 -- "$CONN_RATE" "$CTL"
 
 T=$(mktemp -d /tmp/caracal-polpkt.XXXXXX)
 export CARACAL_LAB_STATE="$T/lab"

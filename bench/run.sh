@@ -15,7 +15,10 @@
 # BENCH_ONLY="creates list" limits the run to some of: creates list watch fanout routes cni iperf
 # bgp bgppod (BENCH_BGP_RENDER_ARGS and BENCH_BGP_FRR_ARGS for the two parts of bgp,
 # BENCH_BGP_POD_ARGS for bgppod: pod create -> its route on another node, BGP vs VXLAN), and on
-# request policy (BENCH_POLICY_ARGS; one policy change at 1k/10k/100k rules, nft vs iptables).
+# request policy (BENCH_POLICY_ARGS; one policy change at 1k/10k/100k rules, nft vs iptables; then
+# bench_policy_calc, BENCH_POLICY_CALC_ARGS), policypacket (bench/policy_packet.sh: connection
+# rate and throughput with 0/1k/10k policies) and policylatency (bench/policy_latency.sh: API
+# write -> rule in a node's kernel).
 set -u
 
 BUILD=${1:-build}
@@ -116,6 +119,19 @@ for b in $ONLY; do
       # installed, nftables writer vs iptables-restore (BENCH_POLICY_ARGS overrides the sizes).
       # shellcheck disable=SC2086
       run bench_policy_update ${BENCH_POLICY_ARGS:---sizes 1000,10000,100000 --repeats 200,200,50}
+      # The control plane: conversion of 10k NetworkPolicies, the calculation delta after one
+      # pod label change (pure CPU).
+      run bench_policy_calc ${BENCH_POLICY_CALC_ARGS:-}
+      ;;
+    policypacket)
+      # Only on request (root, ~8 minutes): connection rate and throughput with 0/1k/10k
+      # policies, nftables and iptables, in a caracal-lab (BUILD_DIR is this run's build).
+      run_script policy_packet.sh "$WORK/policy_packet.log"
+      ;;
+    policylatency)
+      # Only on request (root, ~10 minutes): a policy write (API, caracalctl, kubectl) -> the
+      # rule in a node's kernel, nftables and iptables, in a caracal-lab.
+      run_script policy_latency.sh "$WORK/policy_latency.log"
       ;;
     bgppod)
       # pod create -> its block route in another node's kernel, BIRD vs felix VXLAN, in two

@@ -26,6 +26,27 @@ const char* policyChainPrefix(Direction d, bool profile) {
   return d == Direction::Ingress ? "pi-" : "po-";
 }
 
-const char* endpointChainPrefix(Direction d) { return d == Direction::Ingress ? "tw-" : "fw-"; }
+const char* endpointChainPrefix(Direction d, bool host) {
+  if (host) {
+    return d == Direction::Ingress ? "fh-" : "th-";
+  }
+  return d == Direction::Ingress ? "tw-" : "fw-";
+}
+
+std::vector<FailsafePort> defaultFailsafeInbound() {
+  std::vector<FailsafePort> out = {{kProtoTcp, 22}, {kProtoUdp, 68}};
+  for (uint16_t p : {179, 2379, 2380, 5473, 6443, 6666, 6667}) {
+    out.push_back({kProtoTcp, p});
+  }
+  return out;
+}
+
+std::vector<FailsafePort> defaultFailsafeOutbound() {
+  std::vector<FailsafePort> out = {{kProtoUdp, 53}, {kProtoUdp, 67}};
+  for (uint16_t p : {179, 2379, 2380, 5473, 6443, 6666, 6667}) {
+    out.push_back({kProtoTcp, p});
+  }
+  return out;
+}
 
 } // namespace caracal::policy

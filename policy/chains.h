@@ -17,6 +17,7 @@
 
 #include "policy/rules.h"
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,13 +43,32 @@ struct TierPolicies {
   bool operator==(const TierPolicies&) const = default;
 };
 
+// A port a host endpoint always lets through, whatever its policy says (Calico's
+// failsafeInboundHostPorts / failsafeOutboundHostPorts): inbound, a local port the host serves
+// (SSH, BGP, the API); outbound, a remote port the host talks to (DNS, the API, etcd).
+struct FailsafePort {
+  int protocol = kProtoTcp; // kProtoTcp, kProtoUdp, kProtoSctp
+  uint16_t port = 0;
+  bool operator==(const FailsafePort&) const = default;
+};
+
+// Calico's defaults: inbound tcp 22, udp 68, tcp 179, 2379, 2380, 5473, 6443, 6666, 6667;
+// outbound udp 53, udp 67, tcp 179, 2379, 2380, 5473, 6443, 6666, 6667.
+std::vector<FailsafePort> defaultFailsafeInbound();
+std::vector<FailsafePort> defaultFailsafeOutbound();
+
 struct EndpointChainSpec {
   std::string interfaceName; // host side of the endpoint, e.g. cali1a2b3c4d5e6
-  // Ingress: traffic to the endpoint (tw- chain, ingress policies); Egress: traffic from it
-  // (fw- chain, egress policies).
+  // Workloads: Ingress is traffic to the endpoint (tw- chain, ingress policies), Egress traffic
+  // from it (fw- chain, egress policies).
+  // Host endpoints (`host`): Ingress is traffic arriving on the interface for the host itself
+  // (fh- chain: "from host endpoint"), Egress traffic the host sends out of it (th- chain); the
+  // chain accepts the failsafe ports before any policy.
   Direction direction = Direction::Ingress;
   std::vector<TierPolicies> tiers;
   std::vector<std::string> profileIds;
+  bool host = false;
+  std::vector<FailsafePort> failsafe; // host endpoints only
   bool operator==(const EndpointChainSpec&) const = default;
 };
 
@@ -56,9 +76,10 @@ struct EndpointChainSpec {
 // otherwise prefix + "_" + base64url(SHA-256(id)), cut to maxLen (Calico's rule for long names).
 std::string chainName(std::string_view prefix, std::string_view id, size_t maxLen);
 
-// "pi-" / "po-" (policies), "pri-" / "pro-" (profiles), "tw-" / "fw-" (endpoints): the short
-// prefixes the chain names of both renderers start with (iptables adds "cali-").
+// "pi-" / "po-" (policies), "pri-" / "pro-" (profiles), "tw-" / "fw-" (workload endpoints),
+// "fh-" / "th-" (host endpoints): the short prefixes the chain names of both renderers start
+// with (iptables adds "cali-").
 const char* policyChainPrefix(Direction d, bool profile);
-const char* endpointChainPrefix(Direction d);
+const char* endpointChainPrefix(Direction d, bool host = false);
 
 } // namespace caracal::policy

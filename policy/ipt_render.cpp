@@ -93,8 +93,9 @@ std::string iptPolicyChainName(std::string_view id, Direction d, bool profile) {
   return chainName(std::string("cali-") + policyChainPrefix(d, profile), id, kIptMaxChainName);
 }
 
-std::string iptEndpointChainName(std::string_view interfaceName, Direction d) {
-  return chainName(std::string("cali-") + endpointChainPrefix(d), interfaceName, kIptMaxChainName);
+std::string iptEndpointChainName(std::string_view interfaceName, Direction d, bool host) {
+  return chainName(std::string("cali-") + endpointChainPrefix(d, host), interfaceName,
+                   kIptMaxChainName);
 }
 
 std::vector<std::string> renderIptRule(const CompiledRule& r, int ipVersion) {
@@ -195,9 +196,16 @@ IptChain renderIptPolicyChain(const PolicyChain& chain, int ipVersion) {
 
 IptChain renderIptEndpointChain(const EndpointChainSpec& spec) {
   IptChain out;
-  out.name = iptEndpointChainName(spec.interfaceName, spec.direction);
+  out.name = iptEndpointChainName(spec.interfaceName, spec.direction, spec.host);
   const std::string accepted = markMatch(kMarkAccept, kMarkAccept) + " -j RETURN";
   const std::string passClear = markMatch(0, kMarkPass);
+  if (spec.host) {
+    for (const FailsafePort& p : spec.failsafe) {
+      const std::string proto = protocolName(p.protocol);
+      out.rules.push_back("-p " + proto + " -m " + proto + " --dport " + std::to_string(p.port) +
+                          " -m comment --comment \"failsafe\" -j ACCEPT");
+    }
+  }
   out.rules.push_back("-j MARK --set-xmark 0x0/" + hexMark(kMarkAccept | kMarkPass));
   bool firstTier = true;
   for (const auto& tier : spec.tiers) {

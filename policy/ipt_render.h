@@ -33,7 +33,7 @@ inline constexpr size_t kIptMaxChainName = 28;
 inline constexpr size_t kMultiportMaxPorts = 15;
 
 std::string iptPolicyChainName(std::string_view id, Direction d, bool profile = false);
-std::string iptEndpointChainName(std::string_view interfaceName, Direction d);
+std::string iptEndpointChainName(std::string_view interfaceName, Direction d, bool host = false);
 
 struct IptChain {
   std::string name;

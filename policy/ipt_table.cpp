@@ -14,6 +14,13 @@ namespace {
 constexpr const char* kForward = "cali-FORWARD";
 constexpr const char* kFromDispatch = "cali-from-wl-dispatch";
 constexpr const char* kToDispatch = "cali-to-wl-dispatch";
+constexpr const char* kInput = "cali-INPUT";
+constexpr const char* kOutput = "cali-OUTPUT";
+constexpr const char* kFromHostDispatch = "cali-from-host-endpoint";
+constexpr const char* kToHostDispatch = "cali-to-host-endpoint";
+// The built-in chains and the jump each gets to ours.
+constexpr std::pair<const char*, const char*> kHooks[] = {
+    {"FORWARD", kForward}, {"INPUT", kInput}, {"OUTPUT", kOutput}};
 
 // The sets this writer owns: the names HashSetNamer hands out.
 // A set of this family's writer (the IPv4 and the IPv6 writer share the kernel's ipsets; each
@@ -67,9 +74,18 @@ IptPolicyTable::renderChains(const Dataplane& desired, int ipVersion) {
   }
   std::vector<std::string>& from = out[kFromDispatch];
   std::vector<std::string>& to = out[kToDispatch];
+  std::vector<std::string>& fromHost = out[kFromHostDispatch];
+  std::vector<std::string>& toHost = out[kToHostDispatch];
   for (const auto& [key, spec] : desired.endpointChains) {
     IptChain c = renderIptEndpointChain(spec);
-    if (spec.direction == Direction::Egress) {
+    if (spec.host) {
+      // Ingress: arriving on the interface (INPUT); Egress: leaving by it (OUTPUT).
+      if (spec.direction == Direction::Ingress) {
+        fromHost.push_back("-i " + spec.interfaceName + " -g " + c.name);
+      } else {
+        toHost.push_back("-o " + spec.interfaceName + " -g " + c.name);
+      }
+    } else if (spec.direction == Direction::Egress) {
       from.push_back("-i " + spec.interfaceName + " -g " + c.name);
     } else {
       to.push_back("-o " + spec.interfaceName + " -g " + c.name);
@@ -78,6 +94,21 @@ IptPolicyTable::renderChains(const Dataplane& desired, int ipVersion) {
   }
   from.push_back("-m comment --comment \"unknown endpoint\" -j DROP");
   to.push_back("-m comment --comment \"unknown endpoint\" -j DROP");
+  // Host traffic on interfaces without a host endpoint falls through (accepted). The tunnels
+  // between nodes pass before host endpoint policy (what they carry meets the workloads' chains
+  // once decapsulated).
+  auto hostBase = [](const char* dispatch) {
+    return std::vector<std::string>{
+        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-p udp -m udp --dport 4789 -j ACCEPT",
+        "-p 4 -j ACCEPT",
+        std::string("-j ") + dispatch,
+        "-m comment --comment \"host endpoint policy allowed\" -m mark --mark " +
+            hexValue(kMarkAccept) + "/" + hexValue(kMarkAccept) + " -j ACCEPT",
+    };
+  };
+  out[kInput] = hostBase(kFromHostDispatch);
+  out[kOutput] = hostBase(kToHostDispatch);
   out[kForward] = {
       "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
       "-m conntrack --ctstate INVALID -j DROP",
@@ -128,18 +159,24 @@ Status IptPolicyTable::apply(const Dataplane& desired) {
   const bool full = !synced_;
   std::set<std::string> kernelChains;
   std::set<std::string> kernelSets;
-  bool haveJump = true;
-  if (full) {
+  std::set<std::string> haveJump; // built-in chains that jump to ours
+  if (!full) {
+    for (const auto& [hook, ours] : kHooks) {
+      haveJump.insert(hook);
+    }
+  } else {
     stats_.fullSyncs++;
     ASSIGN_OR_RETURN(std::string saved, run({save, "-t", "filter"}, ""));
     std::istringstream in(saved);
     std::string line;
-    haveJump = false;
     while (std::getline(in, line)) {
       if (line.rfind(":cali-", 0) == 0) {
         kernelChains.insert(line.substr(1, line.find(' ') - 1));
-      } else if (line == std::string("-A FORWARD -j ") + kForward) {
-        haveJump = true;
+      }
+      for (const auto& [hook, ours] : kHooks) {
+        if (line == std::string("-A ") + hook + " -j " + ours) {
+          haveJump.insert(hook);
+        }
       }
     }
     ASSIGN_OR_RETURN(std::string names, run({"ipset", "list", "-n"}, ""));
@@ -230,8 +267,10 @@ Status IptPolicyTable::apply(const Dataplane& desired) {
   for (const std::string& name : removed) {
     tableIn += "-X " + name + "\n";
   }
-  if (!haveJump) {
-    tableIn += std::string("-I FORWARD 1 -j ") + kForward + "\n";
+  for (const auto& [hook, ours] : kHooks) {
+    if (!haveJump.count(hook)) {
+      tableIn += std::string("-I ") + hook + " 1 -j " + ours + "\n";
+    }
   }
   if (!tableIn.empty()) {
     tableIn = "*filter\n" + tableIn + "COMMIT\n";

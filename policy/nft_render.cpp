@@ -90,8 +90,16 @@ std::string nftPolicyChainName(std::string_view id, Direction d, bool profile) {
   return chainName(policyChainPrefix(d, profile), id, kNftMaxChainName);
 }
 
-std::string nftEndpointChainName(std::string_view interfaceName, Direction d) {
-  return chainName(endpointChainPrefix(d), interfaceName, kNftMaxChainName);
+std::string nftEndpointChainName(std::string_view interfaceName, Direction d, bool host) {
+  return chainName(endpointChainPrefix(d, host), interfaceName, kNftMaxChainName);
+}
+
+std::string nftEndpointChainName(const EndpointChainSpec& spec) {
+  return nftEndpointChainName(spec.interfaceName, spec.direction, spec.host);
+}
+
+std::string renderNftFailsafeRule(const FailsafePort& p) {
+  return protocolName(p.protocol) + " dport " + std::to_string(p.port) + " accept";
 }
 
 std::string renderNftRule(const CompiledRule& r) {
@@ -157,6 +165,11 @@ std::string renderNftEndpointChain(const EndpointChainSpec& spec) {
       "meta mark & " + hex32(kMarkAccept) + " == " + hex32(kMarkAccept) + " return";
   const std::string passClear = "meta mark & " + hex32(kMarkPass) + " == 0";
   std::vector<std::string> rules;
+  if (spec.host) {
+    for (const FailsafePort& p : spec.failsafe) {
+      rules.push_back(renderNftFailsafeRule(p));
+    }
+  }
   rules.push_back("meta mark set meta mark & " + hex32(~(kMarkAccept | kMarkPass)));
   bool firstTier = true;
   for (const auto& tier : spec.tiers) {
@@ -185,7 +198,7 @@ std::string renderNftEndpointChain(const EndpointChainSpec& spec) {
     rules.push_back(accepted);
   }
   rules.push_back("drop comment \"no policy or profile allowed\"");
-  return chainBlock(nftEndpointChainName(spec.interfaceName, spec.direction), rules);
+  return chainBlock(nftEndpointChainName(spec), rules);
 }
 
 std::string renderNftSetDeclaration(const SetDecl& set) {

@@ -6,6 +6,7 @@
 //   pi-<policy id> / po-<policy id>       policy, ingress / egress      e.g. pi-np/prod/api
 //   pri-<profile> / pro-<profile>          profile, ingress / egress     e.g. pri-kns.prod
 //   tw-<interface> / fw-<interface>        endpoint, to / from it        e.g. tw-cali1a2b3c4d5e6
+//   fh-<interface> / th-<interface>        host endpoint, ingress / egress  e.g. fh-eth0
 // hashed (prefix + "_" + base64url(SHA-256(id))) when longer than kNftMaxChainName or when the
 // id has characters an nft identifier cannot hold.
 //
@@ -32,7 +33,10 @@ inline constexpr size_t kNftMaxChainName = 255; // NFT_NAME_MAXLEN without the N
 inline constexpr std::string_view kNftTable = "caracal";
 
 std::string nftPolicyChainName(std::string_view id, Direction d, bool profile = false);
-std::string nftEndpointChainName(std::string_view interfaceName, Direction d);
+std::string nftEndpointChainName(std::string_view interfaceName, Direction d, bool host = false);
+std::string nftEndpointChainName(const EndpointChainSpec& spec);
+// A failsafe port as a rule of a host endpoint chain: "tcp dport 22 accept".
+std::string renderNftFailsafeRule(const FailsafePort& p);
 
 // One rule, no indentation, no newline.
 std::string renderNftRule(const CompiledRule& rule);

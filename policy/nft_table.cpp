@@ -27,6 +27,12 @@ namespace caracal::policy {
 namespace {
 
 const std::string kTable(kNftTable);
+constexpr uint16_t kVxlanPort = 4789;
+constexpr int kProtoIpip = 4;
+
+// The writer's verdict maps.
+constexpr std::string_view kMaps[] = {kNftFromEndpointMap, kNftToEndpointMap,
+                                      kNftFromHostEndpointMap, kNftToHostEndpointMap};
 
 // nft datatype ids (nftables' enum datatypes), stored as the set key type; nft prints elements
 // and set declarations from them.
@@ -321,8 +327,8 @@ Result<SetState> setStateFromSpec(const NftSetSpec& spec) {
 
 // Set names the caller may use: not the maps', not anonymous ones'.
 Status checkSetName(const std::string& name) {
-  if (name.empty() || name.size() > 255 || startsWith(name, "__") || name == kNftFromEndpointMap ||
-      name == kNftToEndpointMap) {
+  if (name.empty() || name.size() > 255 || startsWith(name, "__") ||
+      std::find(std::begin(kMaps), std::end(kMaps), name) != std::end(kMaps)) {
     return Status(Code::Invalid, "set \"" + name + "\": name not allowed");
   }
   return {};
@@ -340,8 +346,33 @@ struct PlannedChain {
   ChainState state;
   const PolicyChain* policy = nullptr;
   const EndpointChainSpec* endpoint = nullptr;
-  ForwardDefault forwardDefault = ForwardDefault::Accept; // base chain
+  ForwardDefault forwardDefault = ForwardDefault::Accept; // the forward base chain
 };
+
+// The one an endpoint chain's element lives in.
+std::string mapFor(const EndpointChainSpec& ep) {
+  if (ep.host) {
+    return std::string(ep.direction == Direction::Egress ? kNftToHostEndpointMap
+                                                         : kNftFromHostEndpointMap);
+  }
+  return std::string(ep.direction == Direction::Egress ? kNftFromEndpointMap : kNftToEndpointMap);
+}
+
+// The base chains and their hooks (type filter, priority 0, policy accept).
+const netlink::NftBaseChain* baseHook(std::string_view chain) {
+  static const netlink::NftBaseChain kForward{"filter", NF_INET_FORWARD, 0, NF_ACCEPT};
+  static const netlink::NftBaseChain kInput{"filter", NF_INET_LOCAL_IN, 0, NF_ACCEPT};
+  static const netlink::NftBaseChain kOutput{"filter", NF_INET_LOCAL_OUT, 0, NF_ACCEPT};
+  if (chain == kNftForwardChain) {
+    return &kForward;
+  }
+  if (chain == kNftInputChain) {
+    return &kInput;
+  }
+  return chain == kNftOutputChain ? &kOutput : nullptr;
+}
+
+std::vector<std::string> baseRuleLines(std::string_view chain, ForwardDefault d);
 
 struct Plan {
   SetStates sets; // includes the maps
@@ -350,9 +381,9 @@ struct Plan {
   std::vector<std::string> endpointOrder;
 };
 
-std::string forwardHash(ForwardDefault d) {
+std::string baseHash(std::string_view chain, ForwardDefault d) {
   std::string body;
-  for (const auto& r : nftForwardRules(d)) {
+  for (const auto& r : baseRuleLines(chain, d)) {
     body += r + "\n";
   }
   return sha256Base64Url(body).substr(0, 16);
@@ -417,7 +448,7 @@ Result<Plan> makePlan(const NftDesired& d, PlanCache& old, PlanCache& fresh) {
     }
   }
   std::map<std::string, SetState> maps;
-  for (std::string_view m : {kNftFromEndpointMap, kNftToEndpointMap}) {
+  for (std::string_view m : kMaps) {
     maps[std::string(m)].isMap = true;
   }
   for (const auto& pc : d.policyChains) {
@@ -442,7 +473,7 @@ Result<Plan> makePlan(const NftDesired& d, PlanCache& old, PlanCache& fresh) {
   }
   for (const auto& ep : d.endpointChains) {
     PlannedChain c;
-    c.name = nftEndpointChainName(ep.interfaceName, ep.direction);
+    c.name = nftEndpointChainName(ep);
     const std::string where = "endpoint chain " + c.name;
     if (ep.interfaceName.empty() || ep.interfaceName.size() >= kIfnameLen) {
       return Status(Code::Invalid, where + ": interfaceName must have 1 to 15 characters");
@@ -458,8 +489,7 @@ Result<Plan> makePlan(const NftDesired& d, PlanCache& old, PlanCache& fresh) {
       fresh.endpoints[c.name] = {ep, c.state.hash};
     }
     c.state.iface = ep.interfaceName;
-    c.state.mapName =
-        std::string(ep.direction == Direction::Egress ? kNftFromEndpointMap : kNftToEndpointMap);
+    c.state.mapName = mapFor(ep);
     for (const auto& tier : ep.tiers) {
       for (const auto& id : tier.policyIds) {
         c.state.jumps.push_back(nftPolicyChainName(id, ep.direction));
@@ -495,13 +525,16 @@ Result<Plan> makePlan(const NftDesired& d, PlanCache& old, PlanCache& fresh) {
   for (auto& [name, m] : maps) {
     plan.sets[name] = std::make_shared<SetState>(std::move(m));
   }
-  PlannedChain base;
-  base.name = std::string(kNftForwardChain);
-  base.state.kind = ChainKind::Base;
-  base.state.hash = forwardHash(d.forwardDefault);
-  base.forwardDefault = d.forwardDefault;
-  if (!plan.chains.emplace(base.name, std::move(base)).second) {
-    return Status(Code::Invalid, "chain forward: a policy or endpoint chain has that name");
+  for (std::string_view chain : {kNftForwardChain, kNftInputChain, kNftOutputChain}) {
+    PlannedChain base;
+    base.name = std::string(chain);
+    base.state.kind = ChainKind::Base;
+    base.state.hash = baseHash(chain, d.forwardDefault);
+    base.forwardDefault = d.forwardDefault;
+    if (!plan.chains.emplace(base.name, std::move(base)).second) {
+      return Status(Code::Invalid,
+                    "chain " + std::string(chain) + ": a policy or endpoint chain has that name");
+    }
   }
   return plan;
 }
@@ -911,7 +944,7 @@ public:
     } else if (c.endpoint != nullptr) {
       endpointRules(*c.endpoint);
     } else {
-      forwardRules(c.forwardDefault);
+      baseRules(c.name, c.forwardDefault);
     }
     return std::move(out_);
   }
@@ -930,6 +963,16 @@ private:
 
   // The same rules as renderNftEndpointChain().
   void endpointRules(const EndpointChainSpec& spec) {
+    if (spec.host) {
+      for (const FailsafePort& p : spec.failsafe) { // renderNftFailsafeRule()
+        RuleBuilder& b = next();
+        b.meta(NFT_META_L4PROTO, NFT_REG_1);
+        b.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(p.protocol)));
+        b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+        b.cmp(NFT_CMP_EQ, be16(p.port));
+        b.verdict(NF_ACCEPT);
+      }
+    }
     next().markSet(~(kMarkAccept | kMarkPass), 0);
     bool firstTier = true;
     for (const auto& tier : spec.tiers) {
@@ -981,9 +1024,27 @@ private:
     b.lookup(std::string(map), id == newSetIds_->end() ? 0 : id->second, false, true);
   }
 
-  // The same rules as nftForwardRules().
-  void forwardRules(ForwardDefault d) {
+  // The same rules as baseRuleLines().
+  void baseRules(const std::string& chain, ForwardDefault d) {
     ctState(kCtStateEstablished | kCtStateRelated, NF_ACCEPT);
+    if (chain == kNftInputChain || chain == kNftOutputChain) {
+      RuleBuilder& vxlan = next();
+      vxlan.meta(NFT_META_L4PROTO, NFT_REG_1);
+      vxlan.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(kProtoUdp)));
+      vxlan.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+      vxlan.cmp(NFT_CMP_EQ, be16(kVxlanPort));
+      vxlan.verdict(NF_ACCEPT);
+      RuleBuilder& ipip = next();
+      ipip.meta(NFT_META_L4PROTO, NFT_REG_1);
+      ipip.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(kProtoIpip)));
+      ipip.verdict(NF_ACCEPT);
+      if (chain == kNftInputChain) {
+        vmap(NFT_META_IIFNAME, kNftFromHostEndpointMap);
+      } else {
+        vmap(NFT_META_OIFNAME, kNftToHostEndpointMap);
+      }
+      return;
+    }
     ctState(kCtStateInvalid, NF_DROP);
     vmap(NFT_META_IIFNAME, kNftFromEndpointMap);
     vmap(NFT_META_OIFNAME, kNftToEndpointMap);
@@ -1131,13 +1192,10 @@ ChainPtr chainObject(const std::string& name) {
   return netlink::nftChainObject(NFPROTO_INET, kTable, name);
 }
 
-// type filter hook forward priority 0 policy accept
-const netlink::NftBaseChain kForwardHook{"filter", NF_INET_FORWARD, 0, NF_ACCEPT};
-
 void newChainMsg(NftBatch& b, const std::string& name, const ChainState& st) {
   ChainPtr c = chainObject(name);
   if (st.kind == ChainKind::Base) {
-    netlink::nftSetBaseChain(c.get(), kForwardHook);
+    netlink::nftSetBaseChain(c.get(), *baseHook(name));
   }
   std::string comment = netlink::nftCommentUdata(NFTNL_UDATA_CHAIN_COMMENT, "caracal:" + st.hash);
   nftnl_chain_set_data(c.get(), NFTNL_CHAIN_USERDATA, comment.data(),
@@ -1170,7 +1228,17 @@ void ruleMsgs(NftBatch& b, const std::string& chain,
   }
 }
 
-std::vector<std::string> nftRuleLines(ForwardDefault d) {
+std::vector<std::string> baseRuleLines(std::string_view chain, ForwardDefault d) {
+  // The tunnels between nodes (VXLAN, IP-in-IP) pass before host endpoint policy: the traffic
+  // they carry meets the workloads' chains once decapsulated.
+  if (chain == kNftInputChain) {
+    return {"ct state established,related accept", "udp dport 4789 accept",
+            "meta l4proto ipencap accept", "iifname vmap @" + std::string(kNftFromHostEndpointMap)};
+  }
+  if (chain == kNftOutputChain) {
+    return {"ct state established,related accept", "udp dport 4789 accept",
+            "meta l4proto ipencap accept", "oifname vmap @" + std::string(kNftToHostEndpointMap)};
+  }
   return {
       "ct state established,related accept",
       "ct state invalid drop",
@@ -1196,7 +1264,17 @@ NftSetSpec nftSetSpec(const SetDecl& decl) {
   return s;
 }
 
-std::vector<std::string> nftForwardRules(ForwardDefault d) { return nftRuleLines(d); }
+std::vector<std::string> nftForwardRules(ForwardDefault d) {
+  return baseRuleLines(kNftForwardChain, d);
+}
+
+std::vector<std::string> nftInputRules() {
+  return baseRuleLines(kNftInputChain, ForwardDefault::Accept);
+}
+
+std::vector<std::string> nftOutputRules() {
+  return baseRuleLines(kNftOutputChain, ForwardDefault::Accept);
+}
 
 // ---- NftPolicyTable ----------------------------------------------------------------------------
 
@@ -1263,8 +1341,10 @@ Status readRecord(NftSocket& sock, const Plan& plan, Record& rec, bool& rebuild)
         }
         Seen s;
         s.base = nftnl_chain_is_set(c.get(), NFTNL_CHAIN_HOOKNUM);
-        s.baseOk = netlink::nftIsBaseChain(c.get(), kForwardHook);
-        chains[nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME)] = s;
+        const char* name = nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME);
+        const netlink::NftBaseChain* hook = baseHook(name);
+        s.baseOk = hook != nullptr && netlink::nftIsBaseChain(c.get(), *hook);
+        chains[name] = s;
       });
   if (err != 0) {
     return fail("chains", err);
@@ -1597,7 +1677,7 @@ Status NftPolicyTable::write(const NftDesired& desired, bool readBack) {
   }
 
   // 3. Map element removals (removed endpoints, re-created endpoint chains).
-  for (std::string_view m : {kNftFromEndpointMap, kNftToEndpointMap}) {
+  for (std::string_view m : kMaps) {
     diffElems(std::string(m), false, forcedMapElems[std::string(m)]);
   }
   // 4. Chains to create (policy chains first: endpoint chains jump to them), re-create.
@@ -1635,7 +1715,7 @@ Status NftPolicyTable::write(const NftDesired& desired, bool readBack) {
     }
   }
   // 6. Map element additions.
-  for (std::string_view m : {kNftFromEndpointMap, kNftToEndpointMap}) {
+  for (std::string_view m : kMaps) {
     diffElems(std::string(m), true, forcedMapElems[std::string(m)]);
   }
   // 7. Removed chains: chains of unknown content are flushed first (they may jump to each
@@ -1889,7 +1969,7 @@ Status NftPolicyTable::update(const NftChanges& ch) {
   }
   for (const EndpointChainSpec& ep : ch.endpointChains) {
     ChainWork w;
-    w.planned.name = nftEndpointChainName(ep.interfaceName, ep.direction);
+    w.planned.name = nftEndpointChainName(ep);
     const std::string what = "endpoint chain " + w.planned.name;
     if (ep.interfaceName.empty() || ep.interfaceName.size() >= kIfnameLen) {
       return Status(Code::Invalid, what + ": interfaceName must have 1 to 15 characters");
@@ -1902,8 +1982,7 @@ Status NftPolicyTable::update(const NftChanges& ch) {
                   ? cached->second.second
                   : commentHash(renderNftEndpointChain(ep));
     st.iface = ep.interfaceName;
-    st.mapName =
-        std::string(ep.direction == Direction::Egress ? kNftFromEndpointMap : kNftToEndpointMap);
+    st.mapName = mapFor(ep);
     for (const auto& tier : ep.tiers) {
       for (const auto& id : tier.policyIds) {
         st.jumps.push_back(nftPolicyChainName(id, ep.direction));
@@ -1923,7 +2002,7 @@ Status NftPolicyTable::update(const NftChanges& ch) {
     ChainWork w;
     w.planned.name = std::string(kNftForwardChain);
     w.planned.state.kind = ChainKind::Base;
-    w.planned.state.hash = forwardHash(*ch.forwardDefault);
+    w.planned.state.hash = baseHash(kNftForwardChain, *ch.forwardDefault);
     w.planned.forwardDefault = *ch.forwardDefault;
     w.op = opFor(w.planned.name, w.planned.state.hash, true);
     if (chains.count(w.planned.name)) {

@@ -14,6 +14,17 @@
 //     oifname vmap @to-endpoint
 //     meta mark & 0x00010000 == 0x00010000 accept
 //     accept | drop        (ForwardDefault: traffic no endpoint chain allowed or owned)
+// and for host endpoints (EndpointChainSpec::host), the host's own traffic:
+//   map from-host-endpoint { type ifname : verdict }  iifname -> jump fh-<iface>  (Ingress)
+//   map to-host-endpoint   { type ifname : verdict }  oifname -> jump th-<iface>  (Egress)
+//   chain input  (filter hook input priority 0, policy accept):
+//     ct state established,related accept
+//     udp dport 4789 accept; meta l4proto ipencap accept   (tunnels between nodes)
+//     iifname vmap @from-host-endpoint
+//   chain output (filter hook output priority 0, policy accept): the same with
+//     oifname vmap @to-host-endpoint
+// A host endpoint chain accepts its failsafe ports first, then works like a workload's; traffic
+// on interfaces without a host endpoint is not touched.
 // update() takes only what changed (NftChanges) and costs time in proportion to it: the record is
 // updated in place, nothing else is compared. It needs a record (an apply() or resync() first).
 //
@@ -53,7 +64,11 @@ namespace caracal::policy {
 
 inline constexpr std::string_view kNftFromEndpointMap = "from-endpoint";
 inline constexpr std::string_view kNftToEndpointMap = "to-endpoint";
+inline constexpr std::string_view kNftFromHostEndpointMap = "from-host-endpoint";
+inline constexpr std::string_view kNftToHostEndpointMap = "to-host-endpoint";
 inline constexpr std::string_view kNftForwardChain = "forward";
+inline constexpr std::string_view kNftInputChain = "input";
+inline constexpr std::string_view kNftOutputChain = "output";
 
 struct NftSetSpec {
   std::string name;
@@ -105,6 +120,9 @@ struct NftChanges {
 
 // The forward chain's rules as nft lists them (without handles), for tests and dumps.
 std::vector<std::string> nftForwardRules(ForwardDefault d);
+// The same for the input and output chains (host endpoints).
+std::vector<std::string> nftInputRules();
+std::vector<std::string> nftOutputRules();
 
 struct NftStats {
   uint64_t batches = 0;         // batches sent (an apply with no difference sends none)

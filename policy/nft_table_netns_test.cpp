@@ -143,6 +143,13 @@ Result<ScenarioModel> scenarioModel(const testing::Scenario& s) {
       m.desired.endpointChains.push_back({"cali1a2b3c4d5e6", d, tiers, profiles});
     }
     m.desired.endpointChains.push_back({"calibare0000001", Direction::Ingress, {}, {}});
+    for (Direction d : {Direction::Ingress, Direction::Egress}) {
+      EndpointChainSpec host{"eth0", d, {{"default", {"gnp/allow-dns"}, TierDefault::Deny}}, {}};
+      host.host = true;
+      host.failsafe =
+          d == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
+      m.desired.endpointChains.push_back(host);
+    }
     return m;
   }
   ASSIGN_OR_RETURN(Value spec, parseJson(s.spec));
@@ -164,7 +171,13 @@ Result<ScenarioModel> scenarioModel(const testing::Scenario& s) {
 }
 
 bool isWriterOwn(const std::string& header) {
-  return header == "chain forward" || header == "map from-endpoint" || header == "map to-endpoint";
+  for (const char* own : {"chain forward", "chain input", "chain output", "map from-endpoint",
+                          "map to-endpoint", "map from-host-endpoint", "map to-host-endpoint"}) {
+    if (header == own) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,8 +262,27 @@ TEST(NftPolicyTable, BaseChainAndVerdictMaps) {
   blocks = parseBlocks(listTable(*a));
   EXPECT_EQ(blocks["chain forward"].back(), "drop comment \"no endpoint chain decided\"");
 
+  // Host endpoints: the input and output chains dispatch through their own maps.
+  std::vector<std::string> in = blocks["chain input"];
+  ASSERT_GT(in.size(), 2u);
+  EXPECT_EQ(in[1], "type filter hook input priority filter; policy accept;");
+  EXPECT_EQ(joinLines({in.begin() + 2, in.end()}), joinLines(nftInputRules()));
+  std::vector<std::string> out = blocks["chain output"];
+  ASSERT_GT(out.size(), 2u);
+  EXPECT_EQ(out[1], "type filter hook output priority filter; policy accept;");
+  EXPECT_EQ(joinLines({out.begin() + 2, out.end()}), joinLines(nftOutputRules()));
+  EXPECT_NE(joinLines(blocks["map from-host-endpoint"]).find("\"eth0\" : jump fh-eth0"),
+            std::string::npos);
+  EXPECT_NE(joinLines(blocks["map to-host-endpoint"]).find("\"eth0\" : jump th-eth0"),
+            std::string::npos);
+  EXPECT_EQ(joinLines(blocks["map to-endpoint"]).find("eth0"), std::string::npos);
+  EXPECT_EQ(blocks["chain fh-eth0"][1], "tcp dport 22 accept");
+
   // Removing an endpoint removes its map element and chain.
-  m->desired.endpointChains.pop_back();
+  auto& eps = m->desired.endpointChains;
+  eps.erase(std::remove_if(eps.begin(), eps.end(),
+                           [](const auto& e) { return e.interfaceName == "calibare0000001"; }),
+            eps.end());
   ASSERT_TRUE(table->apply(m->desired).isOk());
   EXPECT_EQ(table->stats().lastChainsDeleted, 1u);
   EXPECT_EQ(table->stats().lastElementsRemoved, 1u);
@@ -304,13 +336,34 @@ TEST(NftPolicyTable, OneElementChangeIsOneMessage) {
 
   ASSERT_TRUE(table->apply(d).isOk());
   EXPECT_EQ(table->stats().lastBatchMessages, 0u);
-  uint64_t batches = table->stats().batches;
 
-  // nft monitor sees exactly the one new element.
+  // nft monitor sees exactly the one new element. It is subscribed once a marker element of
+  // another set (added and removed again until it shows up) appears in its output; what follows
+  // the marker's removal is the change under test.
   std::string log = dir.path() + "/monitor.log";
   BackgroundCommand monitor("exec ip netns exec " + a->name() + " nft monitor", log);
   ASSERT_TRUE(monitor.started());
-  std::this_thread::sleep_for(std::chrono::milliseconds(300)); // subscribed
+  auto logText = [&] { return caracal::testing::readFile(log); };
+  bool subscribed = false;
+  for (int i = 0; i < 100 && !subscribed; ++i) {
+    d.sets[3].elements.push_back("fd00::99");
+    ASSERT_TRUE(table->apply(d).isOk());
+    d.sets[3].elements.pop_back();
+    ASSERT_TRUE(table->apply(d).isOk());
+    subscribed =
+        caracal::testing::waitFor([&] { return logText().find("fd00::99") != std::string::npos; },
+                                  std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(subscribed) << "nft monitor never reported the marker";
+  ASSERT_TRUE(caracal::testing::waitFor(
+      [&] {
+        return logText().find("delete element inet caracal sel6-a { fd00::99 }") !=
+               std::string::npos;
+      },
+      std::chrono::milliseconds(5000)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const size_t offset = logText().size();
+  uint64_t batches = table->stats().batches;
   d.sets[0].elements.push_back("10.0.0.3");
   ASSERT_TRUE(table->apply(d).isOk());
   EXPECT_EQ(table->stats().batches, batches + 1);
@@ -318,12 +371,12 @@ TEST(NftPolicyTable, OneElementChangeIsOneMessage) {
   EXPECT_EQ(table->stats().lastElementsAdded, 1u);
   EXPECT_EQ(table->stats().lastElementsRemoved, 0u);
   ASSERT_TRUE(caracal::testing::waitFor(
-      [&] { return caracal::testing::readFile(log).find("10.0.0.3") != std::string::npos; },
-      std::chrono::milliseconds(3000)));
+      [&] { return logText().find("10.0.0.3", offset) != std::string::npos; },
+      std::chrono::milliseconds(10000)));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   monitor.kill();
   std::vector<std::string> events;
-  for (const auto& l : split(caracal::testing::readFile(log), '\n')) {
+  for (const auto& l : split(logText().substr(offset), '\n')) {
     if (!trim(l).empty() && !startsWith(l, "#")) {
       events.push_back(trim(l));
     }
@@ -737,6 +790,63 @@ TEST(NftPolicyTable, TrafficFollowsTheEndpointChains) {
   EXPECT_FALSE(tcpConnects(*client, "10.61.2.2", 80, 500));
 }
 
+TEST(NftPolicyTable, HostEndpointKeepsFailsafePortsOpen) {
+  REQUIRE_NETNS();
+  auto host = makeNetns("hep");
+  auto peer = makeNetns("heppeer");
+  ASSERT_TRUE(host && peer);
+  ASSERT_EQ(host->ip("link add ethh type veth peer name eth0 netns " + peer->name()).rc, 0);
+  ASSERT_EQ(host->ip("addr add 10.62.0.1/24 dev ethh").rc, 0);
+  ASSERT_EQ(host->ip("link set ethh up").rc, 0);
+  ASSERT_EQ(peer->ip("addr add 10.62.0.2/24 dev eth0").rc, 0);
+  ASSERT_EQ(peer->ip("link set eth0 up").rc, 0);
+  FdGuard ssh{listenOn(*host, "10.62.0.1", 22)};
+  FdGuard web{listenOn(*host, "10.62.0.1", 8080)};
+  FdGuard api{listenOn(*peer, "10.62.0.2", 6443)};
+  FdGuard other{listenOn(*peer, "10.62.0.2", 9000)};
+  ASSERT_TRUE(ssh.fd >= 0 && web.fd >= 0 && api.fd >= 0 && other.fd >= 0);
+
+  auto table = openTable(*host);
+  ASSERT_TRUE(table);
+  NftDesired d;
+  for (Direction dir : {Direction::Ingress, Direction::Egress}) {
+    EndpointChainSpec hep{"ethh", dir, {}, {}};
+    hep.host = true;
+    hep.failsafe = dir == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
+    d.endpointChains.push_back(hep);
+  }
+  // No policy: only the failsafe ports, both ways.
+  ASSERT_TRUE(table->apply(d).isOk()) << table->apply(d).str();
+  EXPECT_TRUE(tcpConnects(*peer, "10.62.0.1", 22, 2000)) << "inbound failsafe (SSH)";
+  EXPECT_FALSE(tcpConnects(*peer, "10.62.0.1", 8080, 500));
+  EXPECT_TRUE(tcpConnects(*host, "10.62.0.2", 6443, 2000)) << "outbound failsafe (API)";
+  EXPECT_FALSE(tcpConnects(*host, "10.62.0.2", 9000, 500));
+
+  // A policy allowing 8080 in, applied as one change; failsafe ports stay open.
+  CompiledRule allow8080;
+  allow8080.action = Action::Allow;
+  allow8080.protocol = kProtoTcp;
+  allow8080.destination.ports = {{8080, 8080}};
+  allow8080.origin = "ingress[0]";
+  NftChanges ch;
+  ch.policyChains.push_back({"gnp/web", Direction::Ingress, false, {allow8080}});
+  EndpointChainSpec in = d.endpointChains[0];
+  in.tiers = {{"default", {"gnp/web"}, TierDefault::Deny}};
+  ch.endpointChains.push_back(in);
+  ASSERT_TRUE(table->update(ch).isOk()) << table->update(ch).str();
+  EXPECT_TRUE(tcpConnects(*peer, "10.62.0.1", 8080, 2000));
+  EXPECT_TRUE(tcpConnects(*peer, "10.62.0.1", 22, 2000));
+  EXPECT_FALSE(tcpConnects(*host, "10.62.0.2", 9000, 500)) << "egress unchanged";
+
+  // Without the host endpoint the host's traffic is not filtered at all.
+  NftChanges gone;
+  gone.chainsDeleted = {nftEndpointChainName("ethh", Direction::Ingress, true),
+                        nftEndpointChainName("ethh", Direction::Egress, true),
+                        nftPolicyChainName("gnp/web", Direction::Ingress)};
+  ASSERT_TRUE(table->update(gone).isOk()) << table->update(gone).str();
+  EXPECT_TRUE(tcpConnects(*host, "10.62.0.2", 9000, 2000));
+}
+
 // ---- update(): changes only ---------------------------------------------------------------------
 
 // A random desired state over a small universe of sets, chains and interfaces, so that successive
@@ -830,6 +940,15 @@ NftDesired randomState(std::mt19937& rng) {
         continue;
       }
       EndpointChainSpec spec{"caliupd" + std::to_string(e), dir, {}, {}};
+      if (e == 3) { // a host endpoint
+        spec.interfaceName = "ethupd";
+        spec.host = true;
+        spec.failsafe =
+            dir == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
+        if (chance(30)) {
+          spec.failsafe.pop_back();
+        }
+      }
       std::vector<std::string> ids = pick(present[dir == Direction::Ingress ? 0 : 1], 50);
       if (!ids.empty()) {
         size_t cut = rng() % ids.size();
@@ -888,7 +1007,7 @@ NftChanges changesBetween(const NftDesired& from, const NftDesired& to, std::mt1
     chainsBefore[nftPolicyChainName(pc.id, pc.direction, pc.profile)] = renderNftPolicyChain(pc);
   }
   for (const auto& ep : from.endpointChains) {
-    chainsBefore[nftEndpointChainName(ep.interfaceName, ep.direction)] = renderNftEndpointChain(ep);
+    chainsBefore[nftEndpointChainName(ep)] = renderNftEndpointChain(ep);
   }
   for (const auto& pc : to.policyChains) {
     std::string name = nftPolicyChainName(pc.id, pc.direction, pc.profile);
@@ -899,7 +1018,7 @@ NftChanges changesBetween(const NftDesired& from, const NftDesired& to, std::mt1
     chainsBefore.erase(name);
   }
   for (const auto& ep : to.endpointChains) {
-    std::string name = nftEndpointChainName(ep.interfaceName, ep.direction);
+    std::string name = nftEndpointChainName(ep);
     auto it = chainsBefore.find(name);
     if (it == chainsBefore.end() || it->second != renderNftEndpointChain(ep)) {
       ch.endpointChains.push_back(ep);

@@ -198,6 +198,14 @@ Result<Rendered> renderEndpoints() {
   EndpointChainSpec bare{"calibare0000001", Direction::Ingress, {}, {}};
   blocks.push_back(renderNftEndpointChain(bare));
   ipt.push_back(renderIptEndpointChain(bare));
+  // A host endpoint: failsafe ports first, then its policies like a workload's.
+  for (Direction d : {Direction::Ingress, Direction::Egress}) {
+    EndpointChainSpec host{"eth0", d, {{"default", {"gnp/allow-dns"}, TierDefault::Deny}}, {}};
+    host.host = true;
+    host.failsafe = d == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
+    blocks.push_back(renderNftEndpointChain(host));
+    ipt.push_back(renderIptEndpointChain(host));
+  }
   out.nft = renderNftTable({}, blocks);
   out.ipt4 = renderIptRestore(ipt);
   out.ipt6 = out.ipt4;

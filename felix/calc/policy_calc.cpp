@@ -1,6 +1,7 @@
 #include "felix/calc/policy_calc.h"
 
 #include "api/selector.h"
+#include "common/strings.h"
 #include "felix/calc/ipset_calc.h"
 #include "felix/calc/items.h"
 #include "felix/calc/label_index.h"
@@ -81,6 +82,57 @@ struct PolicyCalc::Impl {
   // Active sets: name -> (declaration, references from active chains).
   std::map<std::string, std::pair<policy::SetDecl, int>> activeSets;
   std::map<std::string, int> setSelectors; // "set:<sel>" -> active sets using it
+
+  // Failsafe ports of host endpoints (FelixConfiguration "node.<node>", else "default", else
+  // Calico's defaults).
+  std::vector<policy::FailsafePort> failsafeInbound = policy::defaultFailsafeInbound();
+  std::vector<policy::FailsafePort> failsafeOutbound = policy::defaultFailsafeOutbound();
+  std::map<std::string, Value> felixConfigs; // "default", "node.<node>": their spec
+
+  void updateFelixConfig(const std::string& name, const Value* obj) {
+    if (name != "default" && name != "node." + nodeName) {
+      return;
+    }
+    if (obj == nullptr) {
+      felixConfigs.erase(name);
+    } else {
+      const Value* spec = obj->find("spec");
+      felixConfigs[name] = spec ? *spec : Value(Value::Object{});
+    }
+    auto ports = [&](const char* field, std::vector<policy::FailsafePort> fallback) {
+      for (const std::string& n : {"node." + nodeName, std::string("default")}) {
+        auto it = felixConfigs.find(n);
+        const Value* list = it == felixConfigs.end() ? nullptr : it->second.find(field);
+        if (list == nullptr || !list->isArray()) {
+          continue;
+        }
+        std::vector<policy::FailsafePort> out;
+        for (const Value& e : list->asArray()) {
+          const std::string proto = toLower(e.getString("protocol", "TCP"));
+          const int number = proto == "udp"    ? policy::kProtoUdp
+                             : proto == "sctp" ? policy::kProtoSctp
+                                               : policy::kProtoTcp;
+          const Value* port = e.find("port");
+          if (port != nullptr && port->isInt() && port->asInt() > 0 && port->asInt() < 65536) {
+            out.push_back({number, static_cast<uint16_t>(port->asInt())});
+          }
+        }
+        return out;
+      }
+      return fallback;
+    };
+    auto in = ports("failsafeInboundHostPorts", policy::defaultFailsafeInbound());
+    auto out = ports("failsafeOutboundHostPorts", policy::defaultFailsafeOutbound());
+    if (in != failsafeInbound || out != failsafeOutbound) {
+      failsafeInbound = std::move(in);
+      failsafeOutbound = std::move(out);
+      for (const auto& [ep, iface] : localInterfaces) {
+        if (ep.rfind("hep/", 0) == 0) {
+          dirtyEndpoints.insert(ep);
+        }
+      }
+    }
+  }
 
   // The output, kept up to date by computeDelta() from what changed since the last call.
   PolicyDataplane state;
@@ -185,8 +237,11 @@ struct PolicyCalc::Impl {
     }
     index.updateLabels(item->id, item->labels, item->parents);
     sets.updateItem(item->id, item->nets, item->ports);
+    // Workload endpoints and host endpoints of this node with a named interface (a host
+    // endpoint for all interfaces, "*", has no chain of its own here).
     const bool local = !item->node.empty() && item->node == nodeName &&
-                       !item->interfaceName.empty() && item->id.rfind("wep/", 0) == 0;
+                       !item->interfaceName.empty() && item->interfaceName != "*" &&
+                       (item->id.rfind("wep/", 0) == 0 || item->id.rfind("hep/", 0) == 0);
     if (local) {
       localIndex.updateLabels(item->id, item->labels, item->parents);
     } else {
@@ -354,11 +409,15 @@ struct PolicyCalc::Impl {
 
   // The endpoint chain of a local endpoint in one direction: its tiers (policies that compile)
   // and profiles (those that compile).
-  policy::EndpointChainSpec endpointChain(const std::string& iface, const EndpointPolicies& p,
-                                          policy::Direction d) const {
+  policy::EndpointChainSpec endpointChain(const std::string& ep, const std::string& iface,
+                                          const EndpointPolicies& p, policy::Direction d) const {
     policy::EndpointChainSpec spec;
     spec.interfaceName = iface;
     spec.direction = d;
+    if (ep.rfind("hep/", 0) == 0) {
+      spec.host = true;
+      spec.failsafe = d == policy::Direction::Ingress ? failsafeInbound : failsafeOutbound;
+    }
     for (const TierPolicies& t : d == policy::Direction::Ingress ? p.ingress : p.egress) {
       policy::TierPolicies tp;
       tp.name = t.tier;
@@ -417,7 +476,7 @@ struct PolicyCalc::Impl {
       if (iface != localInterfaces.end() && pit != endpointPolicies.end()) {
         for (policy::Direction d : {policy::Direction::Ingress, policy::Direction::Egress}) {
           now[iface->second + "|" + policy::directionName(d)] =
-              endpointChain(iface->second, pit->second, d);
+              endpointChain(ep, iface->second, pit->second, d);
         }
       }
       std::map<std::string, policy::EndpointChainSpec> before;
@@ -587,8 +646,9 @@ PolicyCalc::~PolicyCalc() = default;
 
 std::vector<const api::KindInfo*> PolicyCalc::kinds() {
   std::vector<const api::KindInfo*> out;
-  for (const char* k : {"NetworkPolicy", "GlobalNetworkPolicy", "Tier", "Profile",
-                        "WorkloadEndpoint", "HostEndpoint", "NetworkSet", "GlobalNetworkSet"}) {
+  for (const char* k :
+       {"NetworkPolicy", "GlobalNetworkPolicy", "Tier", "Profile", "WorkloadEndpoint",
+        "HostEndpoint", "NetworkSet", "GlobalNetworkSet", "FelixConfiguration"}) {
     if (const api::KindInfo* info = api::findByKind("projectcalico.org/v3", k)) {
       out.push_back(info);
     }
@@ -610,6 +670,8 @@ void PolicyCalc::onUpdate(const api::KindInfo& kind, const std::string& key, con
       impl_->updatePolicy(k, "gnp/" + key, obj);
     } else if (k == "Tier") {
       impl_->updateTier(key, obj);
+    } else if (k == "FelixConfiguration") {
+      impl_->updateFelixConfig(key, obj);
     } else if (k == "Profile") {
       impl_->updateProfile(profileId(k, key), obj ? profileFromObject(*obj) : std::nullopt);
     } else if (k == "WorkloadEndpoint") {

@@ -179,7 +179,14 @@ Recorded randomUpdate(std::mt19937& rng) {
     }
     return r;
   };
-  switch (rng() % 7) {
+  switch (rng() % 8) {
+  case 7: {
+    const std::string node = pick({"node1", "node2"});
+    return rec(calico("HostEndpoint"), "eth0-" + node,
+               "metadata: {name: eth0-" + node + ", labels: {role: " + pick({"node", "edge"}) +
+                   "}}\nspec: {node: " + node + ", interfaceName: " + pick({"eth0", "eth1"}) +
+                   ", expectedIPs: [10.99.0." + pick({"11", "12"}) + "]}");
+  }
   case 0:
     return rec(core("Namespace"), ns,
                "metadata: {name: " + ns + ", labels: {team: " + pick({"red", "blue"}) + "}}");
@@ -227,6 +234,45 @@ Recorded randomUpdate(std::mt19937& rng) {
                "metadata: {name: default, namespace: " + ns +
                    ", labels: {tier: " + pick({"fe", "be"}) + "}}");
   }
+}
+
+TEST_F(PolicyCalcTest, HostEndpointsGetFailsafePortsAndGlobalPolicies) {
+  Value hep = yaml("metadata: {name: node1-eth0, labels: {role: node}}\nspec: {node: node1, "
+                   "interfaceName: eth0, expectedIPs: [10.99.0.11]}");
+  calc_.onUpdate(calico("HostEndpoint"), "node1-eth0", &hep);
+  Value other = yaml("metadata: {name: node2-eth0, labels: {role: node}}\nspec: {node: node2, "
+                     "interfaceName: eth0, expectedIPs: [10.99.0.12]}");
+  calc_.onUpdate(calico("HostEndpoint"), "node2-eth0", &other);
+  PolicyDataplane d = calc_.compute();
+  ASSERT_TRUE(d.endpointChains.count("eth0|ingress")) << "only this node's host endpoint";
+  const auto& in = d.endpointChains.at("eth0|ingress");
+  EXPECT_TRUE(in.host);
+  EXPECT_TRUE(in.tiers.empty());
+  EXPECT_TRUE(in.profileIds.empty()) << "no policy, no profile: only failsafe ports pass";
+  EXPECT_EQ(in.failsafe, policy::defaultFailsafeInbound());
+  EXPECT_EQ(d.endpointChains.at("eth0|egress").failsafe, policy::defaultFailsafeOutbound());
+
+  Value gnp = yaml("metadata: {name: ssh-only}\nspec: {selector: role == 'node', types: "
+                   "[Ingress], ingress: [{action: Allow, protocol: TCP, destination: {ports: "
+                   "[8080]}, source: {selector: role == 'node'}}]}");
+  calc_.onUpdate(calico("GlobalNetworkPolicy"), "ssh-only", &gnp);
+  np("x", "pods-only", "{selector: all(), ingress: [{action: Allow}]}");
+  d = calc_.compute();
+  EXPECT_EQ(d.endpointChains.at("eth0|ingress").tiers.at(0).policyIds,
+            std::vector<std::string>{"gnp/ssh-only"})
+      << "namespaced policies never select host endpoints";
+  // Both host endpoints' addresses are members of the rule's set.
+  EXPECT_EQ(membersOf(d, "gnp/ssh-only|ingress"),
+            (std::set<std::string>{"10.99.0.11/32", "10.99.0.12/32"}));
+
+  Value fc = yaml("metadata: {name: default}\nspec: {failsafeInboundHostPorts: [{protocol: TCP, "
+                  "port: 2222}], failsafeOutboundHostPorts: []}");
+  calc_.onUpdate(calico("FelixConfiguration"), "default", &fc);
+  policy::DataplaneDelta delta = calc_.computeDelta();
+  ASSERT_EQ(delta.endpointChains.size(), 2u);
+  EXPECT_EQ(delta.endpointChains.at("eth0|ingress").failsafe,
+            (std::vector<policy::FailsafePort>{{policy::kProtoTcp, 2222}}));
+  EXPECT_TRUE(delta.endpointChains.at("eth0|egress").failsafe.empty());
 }
 
 TEST(PolicyCalcDelta, DeltasAddUpToTheWholeState) {
