@@ -1793,6 +1793,43 @@ Reply Handler::patch(const Request& req, const Target& t) {
   return errorReply(conflict(*t.kind, t.name), t.kind, t.name);
 }
 
+// Calico keeps the default tier and refuses to delete a tier that still holds policies: they
+// would stay stored but no longer be enforced.
+Status Handler::tierDeletable(const std::string& tier) {
+  const std::string what = "tiers.projectcalico.org \"" + tier + "\" is forbidden: ";
+  if (tier == "default") {
+    return Status(Code::Forbidden, what + "the default tier cannot be deleted");
+  }
+  std::vector<std::string> held;
+  for (const char* kind : {"NetworkPolicy", "GlobalNetworkPolicy", "StagedNetworkPolicy",
+                           "StagedGlobalNetworkPolicy"}) {
+    const api::KindInfo* k = api::findByKind("projectcalico.org/v3", kind);
+    if (k == nullptr) {
+      continue;
+    }
+    auto r = engine_.range(storagePrefix(*k, ""));
+    if (!r) {
+      return r.error();
+    }
+    for (const auto& kv : r->kvs) {
+      auto obj = kvToValue(kv);
+      if (obj && obj->getString("spec.tier", "default") == tier) {
+        std::string ns = obj->getString("metadata.namespace");
+        held.push_back(std::string(kind) + " " + (ns.empty() ? "" : ns + "/") +
+                       obj->getString("metadata.name"));
+      }
+    }
+  }
+  if (held.empty()) {
+    return {};
+  }
+  std::string list = held.front();
+  if (held.size() > 1) {
+    list += " and " + std::to_string(held.size() - 1) + " more";
+  }
+  return Status(Code::Forbidden, what + "cannot delete a non-empty tier (it holds " + list + ")");
+}
+
 Reply Handler::removeItem(const Request& req, const Target& t) {
   if (t.kind->namespaced && t.ns.empty()) {
     return errorReply(Status(Code::NotFound, "the server could not find the requested resource"));
@@ -1827,6 +1864,11 @@ Reply Handler::removeItem(const Request& req, const Target& t) {
       for (const Value& e : d->asArray()) {
         dry = dry || e.asString() == "All";
       }
+    }
+  }
+  if (t.kind->group == "projectcalico.org" && t.kind->kind == "Tier") {
+    if (Status st = tierDeletable(t.name); !st) {
+      return errorReply(st, t.kind, t.name);
     }
   }
   if (dry) {

@@ -116,6 +116,7 @@ private:
   Reply create(const Request& req, const Target& t);
   Reply replace(const Request& req, const Target& t);
   Reply patch(const Request& req, const Target& t);
+  Status tierDeletable(const std::string& tier);
   Reply removeItem(const Request& req, const Target& t);
   Reply removeCollection(const Request& req, const Target& t);
 

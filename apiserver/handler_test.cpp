@@ -144,6 +144,29 @@ TEST_F(HandlerTest, NamespacedObjectsNeedTheirNamespace) {
   EXPECT_EQ(storeSize(), 0u);
 }
 
+TEST_F(HandlerTest, ATierHoldingPoliciesCannotBeDeleted) {
+  Reply tier = call("POST", "/apis/projectcalico.org/v3/tiers",
+                    R"({"apiVersion":"projectcalico.org/v3","kind":"Tier",
+                        "metadata":{"name":"security"},"spec":{"order":100}})");
+  ASSERT_EQ(tier.response.status, 201) << tier.response.body;
+  Reply gnp = call("POST", "/apis/projectcalico.org/v3/globalnetworkpolicies",
+                   R"json({"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy",
+                       "metadata":{"name":"security.deny"},"spec":{"tier":"security",
+                       "selector":"all()","ingress":[{"action":"Deny"}]}})json");
+  ASSERT_EQ(gnp.response.status, 201) << gnp.response.body;
+  Reply refused = call("DELETE", "/apis/projectcalico.org/v3/tiers/security");
+  EXPECT_EQ(refused.response.status, 403);
+  EXPECT_NE(refused.response.body.find(
+                "cannot delete a non-empty tier (it holds GlobalNetworkPolicy security.deny)"),
+            std::string::npos)
+      << refused.response.body;
+  EXPECT_EQ(call("GET", "/apis/projectcalico.org/v3/tiers/security").response.status, 200);
+  ASSERT_EQ(call("DELETE", "/apis/projectcalico.org/v3/globalnetworkpolicies/security.deny")
+                .response.status,
+            200);
+  EXPECT_EQ(call("DELETE", "/apis/projectcalico.org/v3/tiers/security").response.status, 200);
+}
+
 TEST_F(HandlerTest, LabelSelectorsAndPagination) {
   for (int i = 0; i < 5; ++i) {
     std::string body = R"({"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkSet",

@@ -14,7 +14,7 @@ endforeach()
 
 # Policy enforcement (policy_basic) and the NetworkPolicy conformance matrix (namespaces x, y, z
 # with pods a, b, c), once per dataplane.
-foreach(t policy_basic policy_matrix policy_bad_input policy_hep)
+foreach(t policy_basic policy_matrix policy_bad_input policy_calico policy_hep)
   foreach(dp nftables iptables)
     add_test(NAME e2e.${t}_${dp}
       COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${t}_test.sh ${dp})
