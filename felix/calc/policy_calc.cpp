@@ -305,6 +305,19 @@ struct PolicyCalc::Impl {
       drop();
       return;
     }
+    // Pre-DNAT and untracked policies act at other hooks (before DNAT, before conntrack) than
+    // the ones programmed here; enforcing them as ordinary policies would put them where they
+    // do not belong (a pre-DNAT deny would miss the NodePort traffic it is meant for), so they
+    // are left out and reported.
+    for (const char* flag : {"preDNAT", "doNotTrack"}) {
+      if (const Value* v = obj->path(std::string("spec.") + flag);
+          v && v->isBool() && v->asBool()) {
+        policyProblems[id] = std::string("spec.") + flag +
+                             ": not supported by this dataplane yet; the policy is not enforced";
+        drop();
+        return;
+      }
+    }
     policyProblems.erase(id);
     const Value* specPtr = obj->find("spec");
     const Value spec = specPtr ? *specPtr : Value(Value::Object{});

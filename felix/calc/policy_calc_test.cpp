@@ -275,6 +275,22 @@ TEST_F(PolicyCalcTest, HostEndpointsGetFailsafePortsAndGlobalPolicies) {
   EXPECT_TRUE(delta.endpointChains.at("eth0|egress").failsafe.empty());
 }
 
+TEST_F(PolicyCalcTest, PreDnatAndUntrackedPoliciesAreReportedNotMisapplied) {
+  Value hep = yaml("metadata: {name: node1-eth0, labels: {role: node}}\nspec: {node: node1, "
+                   "interfaceName: eth0}");
+  calc_.onUpdate(calico("HostEndpoint"), "node1-eth0", &hep);
+  for (const char* flag : {"preDNAT", "doNotTrack"}) {
+    Value gnp = yaml(std::string("metadata: {name: p}\nspec: {selector: role == 'node', ") + flag +
+                     ": true, applyOnForward: true, ingress: [{action: Deny}]}");
+    calc_.onUpdate(calico("GlobalNetworkPolicy"), "p", &gnp);
+    PolicyDataplane d = calc_.compute();
+    ASSERT_TRUE(d.problems.count("gnp/p")) << flag;
+    EXPECT_NE(d.problems.at("gnp/p").find(flag), std::string::npos) << d.problems.at("gnp/p");
+    EXPECT_TRUE(d.endpointChains.at("eth0|ingress").tiers.empty()) << flag;
+    EXPECT_FALSE(d.policyChains.count("gnp/p|ingress")) << flag;
+  }
+}
+
 TEST(PolicyCalcDelta, DeltasAddUpToTheWholeState) {
   int stepsWithSets = 0;
   int memberChanges = 0; // of sets that stayed
