@@ -151,6 +151,9 @@ int nodeMain(int argc, char** argv) {
     } else {
       writer = makeIptablesPolicyWriter();
     }
+    if (Status st = writer->prepare(); !st) {
+      spdlog::warn("policy dataplane: {}", st.message());
+    }
     PolicyManagerOptions po;
     po.nodeName = f.node;
     policyManager = std::make_unique<PolicyManager>(po, syncer, std::move(writer));

@@ -32,6 +32,12 @@ public:
   virtual Status apply(const policy::Dataplane& state, const policy::DataplaneDelta& delta) = 0;
   // The next apply() compares with the kernel rather than with its own record.
   virtual void markForResync() = 0;
+  // Called once before the node opens its watch connections: when the kernel holds nothing of
+  // this writer yet, installs the empty dataplane (which allows everything) so that connection
+  // tracking sees the node's own connections from their first packet. Host endpoint chains
+  // accept only established traffic beyond the failsafe ports; a connection conntrack picked up
+  // mid-stream would be dropped. A kernel that already holds the writer's rules is left as is.
+  virtual Status prepare() { return {}; }
 };
 
 struct PolicyManagerOptions {

@@ -61,7 +61,7 @@ policy::NftChanges toNftChanges(const policy::Dataplane& state,
         policy::nftPolicyChainName(chain.id, chain.direction, chain.profile));
   }
   for (const auto& [key, spec] : delta.endpointChainsRemoved) {
-    ch.chainsDeleted.push_back(policy::nftEndpointChainName(spec.interfaceName, spec.direction));
+    ch.chainsDeleted.push_back(policy::nftEndpointChainName(spec));
   }
   return ch;
 }
@@ -85,6 +85,7 @@ public:
     return st;
   }
   void markForResync() override { resync_ = true; }
+  Status prepare() override { return table_->createIfMissing(); }
 
 private:
   std::unique_ptr<policy::NftPolicyTable> table_;
@@ -104,6 +105,12 @@ public:
   void markForResync() override {
     v4_.markForResync();
     v6_.markForResync();
+  }
+  Status prepare() override {
+    if (Status st = v4_.createIfMissing(); !st) {
+      return st;
+    }
+    return v6_.createIfMissing();
   }
 
 private:

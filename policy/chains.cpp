@@ -26,11 +26,18 @@ const char* policyChainPrefix(Direction d, bool profile) {
   return d == Direction::Ingress ? "pi-" : "po-";
 }
 
-const char* endpointChainPrefix(Direction d, bool host) {
+const char* endpointChainPrefix(Direction d, bool host, bool forward) {
+  if (host && forward) {
+    return d == Direction::Ingress ? "fhfw-" : "thfw-";
+  }
   if (host) {
     return d == Direction::Ingress ? "fh-" : "th-";
   }
   return d == Direction::Ingress ? "tw-" : "fw-";
+}
+
+const char* endpointChainPrefix(const EndpointChainSpec& spec) {
+  return endpointChainPrefix(spec.direction, spec.host, spec.forward);
 }
 
 std::vector<FailsafePort> defaultFailsafeInbound() {

@@ -63,11 +63,14 @@ struct EndpointChainSpec {
   // from it (fw- chain, egress policies).
   // Host endpoints (`host`): Ingress is traffic arriving on the interface for the host itself
   // (fh- chain: "from host endpoint"), Egress traffic the host sends out of it (th- chain); the
-  // chain accepts the failsafe ports before any policy.
+  // chain accepts the failsafe ports before any policy. With `forward` too, the chain filters
+  // traffic the host forwards in through (fhfw-) or out by (thfw-) the interface: only the
+  // policies with applyOnForward, no failsafe ports, no profiles.
   Direction direction = Direction::Ingress;
   std::vector<TierPolicies> tiers;
   std::vector<std::string> profileIds;
   bool host = false;
+  bool forward = false;               // host endpoints only
   std::vector<FailsafePort> failsafe; // host endpoints only
   bool operator==(const EndpointChainSpec&) const = default;
 };
@@ -77,9 +80,11 @@ struct EndpointChainSpec {
 std::string chainName(std::string_view prefix, std::string_view id, size_t maxLen);
 
 // "pi-" / "po-" (policies), "pri-" / "pro-" (profiles), "tw-" / "fw-" (workload endpoints),
-// "fh-" / "th-" (host endpoints): the short prefixes the chain names of both renderers start
-// with (iptables adds "cali-").
+// "fh-" / "th-" (host endpoints), "fhfw-" / "thfw-" (host endpoints, forwarded traffic): the
+// short prefixes the chain names of both renderers start with (iptables adds "cali-").
 const char* policyChainPrefix(Direction d, bool profile);
-const char* endpointChainPrefix(Direction d, bool host = false);
+const char* endpointChainPrefix(Direction d, bool host = false, bool forward = false);
+// The prefix of a spec's chain.
+const char* endpointChainPrefix(const EndpointChainSpec& spec);
 
 } // namespace caracal::policy

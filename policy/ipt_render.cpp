@@ -196,10 +196,14 @@ IptChain renderIptPolicyChain(const PolicyChain& chain, int ipVersion) {
 
 IptChain renderIptEndpointChain(const EndpointChainSpec& spec) {
   IptChain out;
-  out.name = iptEndpointChainName(spec.interfaceName, spec.direction, spec.host);
+  out.name = chainName(std::string("cali-") + endpointChainPrefix(spec), spec.interfaceName,
+                       kIptMaxChainName);
   const std::string accepted = markMatch(kMarkAccept, kMarkAccept) + " -j RETURN";
   const std::string passClear = markMatch(0, kMarkPass);
-  if (spec.host) {
+  if (!spec.host) {
+    out.rules.push_back("-m conntrack --ctstate INVALID -j DROP"); // as in the nft chain
+  }
+  if (spec.host && !spec.forward) {
     for (const FailsafePort& p : spec.failsafe) {
       const std::string proto = protocolName(p.protocol);
       out.rules.push_back("-p " + proto + " -m " + proto + " --dport " + std::to_string(p.port) +

@@ -18,6 +18,8 @@ constexpr const char* kInput = "cali-INPUT";
 constexpr const char* kOutput = "cali-OUTPUT";
 constexpr const char* kFromHostDispatch = "cali-from-host-endpoint";
 constexpr const char* kToHostDispatch = "cali-to-host-endpoint";
+constexpr const char* kFromHostForwardDispatch = "cali-from-hep-forward";
+constexpr const char* kToHostForwardDispatch = "cali-to-hep-forward";
 // The built-in chains and the jump each gets to ours.
 constexpr std::pair<const char*, const char*> kHooks[] = {
     {"FORWARD", kForward}, {"INPUT", kInput}, {"OUTPUT", kOutput}};
@@ -76,14 +78,18 @@ IptPolicyTable::renderChains(const Dataplane& desired, int ipVersion) {
   std::vector<std::string>& to = out[kToDispatch];
   std::vector<std::string>& fromHost = out[kFromHostDispatch];
   std::vector<std::string>& toHost = out[kToHostDispatch];
+  std::vector<std::string>& fromHostFwd = out[kFromHostForwardDispatch];
+  std::vector<std::string>& toHostFwd = out[kToHostForwardDispatch];
   for (const auto& [key, spec] : desired.endpointChains) {
     IptChain c = renderIptEndpointChain(spec);
     if (spec.host) {
-      // Ingress: arriving on the interface (INPUT); Egress: leaving by it (OUTPUT).
+      // Ingress: arriving on the interface (INPUT, or FORWARD for forwarded traffic); Egress:
+      // leaving by it (OUTPUT, FORWARD).
       if (spec.direction == Direction::Ingress) {
-        fromHost.push_back("-i " + spec.interfaceName + " -g " + c.name);
+        (spec.forward ? fromHostFwd : fromHost)
+            .push_back("-i " + spec.interfaceName + " -g " + c.name);
       } else {
-        toHost.push_back("-o " + spec.interfaceName + " -g " + c.name);
+        (spec.forward ? toHostFwd : toHost).push_back("-o " + spec.interfaceName + " -g " + c.name);
       }
     } else if (spec.direction == Direction::Egress) {
       from.push_back("-i " + spec.interfaceName + " -g " + c.name);
@@ -111,9 +117,10 @@ IptPolicyTable::renderChains(const Dataplane& desired, int ipVersion) {
   out[kOutput] = hostBase(kToHostDispatch);
   out[kForward] = {
       "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-      "-m conntrack --ctstate INVALID -j DROP",
       std::string("-i cali+ -j ") + kFromDispatch,
       std::string("-o cali+ -j ") + kToDispatch,
+      std::string("-j ") + kFromHostForwardDispatch,
+      std::string("-j ") + kToHostForwardDispatch,
       "-i cali+ -m comment --comment \"endpoint policy allowed\" -j ACCEPT",
       "-o cali+ -m comment --comment \"endpoint policy allowed\" -j ACCEPT",
   };
@@ -133,6 +140,15 @@ Result<std::string> IptPolicyTable::run(const std::vector<std::string>& argv,
                                       "): " + trim(r.out));
   }
   return std::move(r.out);
+}
+
+Status IptPolicyTable::createIfMissing() {
+  const std::string save = options_.ipVersion == 6 ? "ip6tables-save" : "iptables-save";
+  ASSIGN_OR_RETURN(std::string saved, run({save, "-t", "filter"}, ""));
+  if (saved.find(std::string(":") + kForward + " ") != std::string::npos) {
+    return {};
+  }
+  return apply(Dataplane{});
 }
 
 Status IptPolicyTable::apply(const Dataplane& desired) {

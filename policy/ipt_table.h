@@ -52,6 +52,9 @@ public:
   Status apply(const Dataplane& desired);
   // The next apply() is a full sync.
   void markForResync() { synced_ = false; }
+  // When the filter table has none of our chains: writes the empty state (connection tracking
+  // then follows every connection from its first packet). Our chains present: nothing.
+  Status createIfMissing();
   const Stats& stats() const { return stats_; }
 
   // Chain name → rules (the text after "-A <chain> ") that `desired` maps to for this family.

@@ -183,5 +183,20 @@ TEST_F(IptTableTest, EachFamilyResyncsOnlyItsOwnSets) {
   EXPECT_NE(sets.find(v4Set(d)), std::string::npos) << sets;
 }
 
+TEST_F(IptTableTest, CreateIfMissingWritesOnlyIntoAnEmptyTable) {
+  IptPolicyTable fresh(opts());
+  ASSERT_OK(fresh.createIfMissing());
+  std::string saved = inNs("iptables-save -t filter");
+  EXPECT_NE(saved.find("-A FORWARD -j cali-FORWARD"), std::string::npos) << saved;
+  EXPECT_NE(saved.find("-A INPUT -j cali-INPUT"), std::string::npos) << saved;
+  IptPolicyTable writer(opts());
+  ASSERT_OK(writer.apply(state({"10.0.0.2/32"})));
+  IptPolicyTable restarted(opts());
+  ASSERT_OK(restarted.createIfMissing());
+  EXPECT_EQ(restarted.stats().restores, 0u);
+  EXPECT_NE(inNs("iptables-save -t filter").find("cali-tw-calia"), std::string::npos)
+      << "left as it was";
+}
+
 } // namespace
 } // namespace caracal::policy

@@ -95,7 +95,7 @@ std::string nftEndpointChainName(std::string_view interfaceName, Direction d, bo
 }
 
 std::string nftEndpointChainName(const EndpointChainSpec& spec) {
-  return nftEndpointChainName(spec.interfaceName, spec.direction, spec.host);
+  return chainName(endpointChainPrefix(spec), spec.interfaceName, kNftMaxChainName);
 }
 
 std::string renderNftFailsafeRule(const FailsafePort& p) {
@@ -165,7 +165,12 @@ std::string renderNftEndpointChain(const EndpointChainSpec& spec) {
       "meta mark & " + hex32(kMarkAccept) + " == " + hex32(kMarkAccept) + " return";
   const std::string passClear = "meta mark & " + hex32(kMarkPass) + " == 0";
   std::vector<std::string> rules;
-  if (spec.host) {
+  if (!spec.host) {
+    // Only traffic of a workload: transit traffic a node merely routes may take another path
+    // back (an outside router's choice), and conntrack then calls its packets invalid.
+    rules.push_back("ct state invalid drop");
+  }
+  if (spec.host && !spec.forward) {
     for (const FailsafePort& p : spec.failsafe) {
       rules.push_back(renderNftFailsafeRule(p));
     }

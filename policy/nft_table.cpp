@@ -31,8 +31,9 @@ constexpr uint16_t kVxlanPort = 4789;
 constexpr int kProtoIpip = 4;
 
 // The writer's verdict maps.
-constexpr std::string_view kMaps[] = {kNftFromEndpointMap, kNftToEndpointMap,
-                                      kNftFromHostEndpointMap, kNftToHostEndpointMap};
+constexpr std::string_view kMaps[] = {kNftFromEndpointMap,     kNftToEndpointMap,
+                                      kNftFromHostEndpointMap, kNftToHostEndpointMap,
+                                      kNftFromHostForwardMap,  kNftToHostForwardMap};
 
 // nft datatype ids (nftables' enum datatypes), stored as the set key type; nft prints elements
 // and set declarations from them.
@@ -351,6 +352,10 @@ struct PlannedChain {
 
 // The one an endpoint chain's element lives in.
 std::string mapFor(const EndpointChainSpec& ep) {
+  if (ep.host && ep.forward) {
+    return std::string(ep.direction == Direction::Egress ? kNftToHostForwardMap
+                                                         : kNftFromHostForwardMap);
+  }
   if (ep.host) {
     return std::string(ep.direction == Direction::Egress ? kNftToHostEndpointMap
                                                          : kNftFromHostEndpointMap);
@@ -963,7 +968,10 @@ private:
 
   // The same rules as renderNftEndpointChain().
   void endpointRules(const EndpointChainSpec& spec) {
-    if (spec.host) {
+    if (!spec.host) {
+      ctState(kCtStateInvalid, NF_DROP);
+    }
+    if (spec.host && !spec.forward) {
       for (const FailsafePort& p : spec.failsafe) { // renderNftFailsafeRule()
         RuleBuilder& b = next();
         b.meta(NFT_META_L4PROTO, NFT_REG_1);
@@ -1045,9 +1053,10 @@ private:
       }
       return;
     }
-    ctState(kCtStateInvalid, NF_DROP);
     vmap(NFT_META_IIFNAME, kNftFromEndpointMap);
     vmap(NFT_META_OIFNAME, kNftToEndpointMap);
+    vmap(NFT_META_IIFNAME, kNftFromHostForwardMap);
+    vmap(NFT_META_OIFNAME, kNftToHostForwardMap);
     RuleBuilder& b = next();
     b.markTest(kMarkAccept, kMarkAccept);
     b.verdict(NF_ACCEPT);
@@ -1241,9 +1250,10 @@ std::vector<std::string> baseRuleLines(std::string_view chain, ForwardDefault d)
   }
   return {
       "ct state established,related accept",
-      "ct state invalid drop",
       "iifname vmap @" + std::string(kNftFromEndpointMap),
       "oifname vmap @" + std::string(kNftToEndpointMap),
+      "iifname vmap @" + std::string(kNftFromHostForwardMap),
+      "oifname vmap @" + std::string(kNftToHostForwardMap),
       "meta mark & " + hexValue(kMarkAccept, 8) + " == " + hexValue(kMarkAccept, 8) + " accept",
       std::string(d == ForwardDefault::Accept ? "accept" : "drop") +
           " comment \"no endpoint chain decided\"",
@@ -1292,6 +1302,17 @@ Status NftPolicyTable::apply(const NftDesired& desired) {
 }
 
 Status NftPolicyTable::resync(const NftDesired& desired) { return write(desired, true); }
+
+Status NftPolicyTable::createIfMissing() {
+  int err = netlink::nftGetTable(*sock_, NFPROTO_INET, kTable);
+  if (err == 0) {
+    return {};
+  }
+  if (err != ENOENT) {
+    return Status(Code::Internal, "reading table inet " + kTable + ": " + std::strerror(err));
+  }
+  return write(NftDesired{}, true);
+}
 
 Status NftPolicyTable::remove() {
   NftBatch b(sock_->nextSeq(8), NftAckMode::LastRequest);

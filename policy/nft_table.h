@@ -9,9 +9,10 @@
 //   map to-endpoint   { type ifname : verdict }   oifname -> jump tw-<iface>  (Ingress specs)
 //   chain forward (filter hook forward priority 0, policy accept):
 //     ct state established,related accept
-//     ct state invalid drop
 //     iifname vmap @from-endpoint
 //     oifname vmap @to-endpoint
+//     iifname vmap @from-host-endpoint-forward     host endpoints' applyOnForward policies:
+//     oifname vmap @to-host-endpoint-forward       fhfw-<iface> (Ingress), thfw-<iface> (Egress)
 //     meta mark & 0x00010000 == 0x00010000 accept
 //     accept | drop        (ForwardDefault: traffic no endpoint chain allowed or owned)
 // and for host endpoints (EndpointChainSpec::host), the host's own traffic:
@@ -66,6 +67,8 @@ inline constexpr std::string_view kNftFromEndpointMap = "from-endpoint";
 inline constexpr std::string_view kNftToEndpointMap = "to-endpoint";
 inline constexpr std::string_view kNftFromHostEndpointMap = "from-host-endpoint";
 inline constexpr std::string_view kNftToHostEndpointMap = "to-host-endpoint";
+inline constexpr std::string_view kNftFromHostForwardMap = "from-host-endpoint-forward";
+inline constexpr std::string_view kNftToHostForwardMap = "to-host-endpoint-forward";
 inline constexpr std::string_view kNftForwardChain = "forward";
 inline constexpr std::string_view kNftInputChain = "input";
 inline constexpr std::string_view kNftOutputChain = "output";
@@ -165,6 +168,9 @@ public:
   Status resync(const NftDesired& desired);
   // Deletes the table (ok when absent) and forgets the record.
   Status remove();
+  // When the table does not exist: writes the empty state (base chains and maps, which let
+  // everything through). An existing table is not touched (the next apply() reads it back).
+  Status createIfMissing();
 
   NftStats stats() const { return stats_; }
 

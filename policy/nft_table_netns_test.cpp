@@ -150,6 +150,11 @@ Result<ScenarioModel> scenarioModel(const testing::Scenario& s) {
           d == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
       m.desired.endpointChains.push_back(host);
     }
+    EndpointChainSpec forward{
+        "eth0", Direction::Ingress, {{"default", {"gnp/allow-dns"}, TierDefault::Deny}}, {}};
+    forward.host = true;
+    forward.forward = true;
+    m.desired.endpointChains.push_back(forward);
     return m;
   }
   ASSIGN_OR_RETURN(Value spec, parseJson(s.spec));
@@ -172,7 +177,8 @@ Result<ScenarioModel> scenarioModel(const testing::Scenario& s) {
 
 bool isWriterOwn(const std::string& header) {
   for (const char* own : {"chain forward", "chain input", "chain output", "map from-endpoint",
-                          "map to-endpoint", "map from-host-endpoint", "map to-host-endpoint"}) {
+                          "map to-endpoint", "map from-host-endpoint", "map to-host-endpoint",
+                          "map from-host-endpoint-forward", "map to-host-endpoint-forward"}) {
     if (header == own) {
       return true;
     }
@@ -732,23 +738,25 @@ struct FdGuard {
   }
 };
 
+// A veth from `node` (ifname, <net>.1/24) to `peer` (eth0, <net>.2/24, default route via .1).
+bool linkPeer(const Netns& node, const Netns& peer, const std::string& ifname,
+              const std::string& net) {
+  return node.ip("link add " + ifname + " type veth peer name eth0 netns " + peer.name()).rc == 0 &&
+         node.ip("addr add " + net + ".1/24 dev " + ifname).rc == 0 &&
+         node.ip("link set " + ifname + " up").rc == 0 &&
+         peer.ip("addr add " + net + ".2/24 dev eth0").rc == 0 &&
+         peer.ip("link set eth0 up").rc == 0 &&
+         peer.ip("route add default via " + net + ".1").rc == 0;
+}
+
 TEST(NftPolicyTable, TrafficFollowsTheEndpointChains) {
   REQUIRE_NETNS();
   auto node = makeNetns("node");
   auto client = makeNetns("cli");
   auto server = makeNetns("srv");
   ASSERT_TRUE(node && client && server);
-  auto link = [&](const Netns& pod, const std::string& hostIf, const std::string& net) {
-    return node->ip("link add " + hostIf + " type veth peer name eth0 netns " + pod.name()).rc ==
-               0 &&
-           node->ip("addr add " + net + ".1/24 dev " + hostIf).rc == 0 &&
-           node->ip("link set " + hostIf + " up").rc == 0 &&
-           pod.ip("addr add " + net + ".2/24 dev eth0").rc == 0 &&
-           pod.ip("link set eth0 up").rc == 0 &&
-           pod.ip("route add default via " + net + ".1").rc == 0;
-  };
-  ASSERT_TRUE(link(*client, "calicli", "10.61.1"));
-  ASSERT_TRUE(link(*server, "calisrv", "10.61.2"));
+  ASSERT_TRUE(linkPeer(*node, *client, "calicli", "10.61.1"));
+  ASSERT_TRUE(linkPeer(*node, *server, "calisrv", "10.61.2"));
   ASSERT_EQ(node->exec("sysctl -qw net.ipv4.ip_forward=1").rc, 0);
   FdGuard l80{listenOn(*server, "10.61.2.2", 80)};
   FdGuard l81{listenOn(*server, "10.61.2.2", 81)};
@@ -845,6 +853,83 @@ TEST(NftPolicyTable, HostEndpointKeepsFailsafePortsOpen) {
                         nftPolicyChainName("gnp/web", Direction::Ingress)};
   ASSERT_TRUE(table->update(gone).isOk()) << table->update(gone).str();
   EXPECT_TRUE(tcpConnects(*host, "10.62.0.2", 9000, 2000));
+}
+
+TEST(NftPolicyTable, HostEndpointForwardChainsFilterForwardedTraffic) {
+  REQUIRE_NETNS();
+  auto router = makeNetns("fwd");
+  auto client = makeNetns("fwdcli");
+  auto server = makeNetns("fwdsrv");
+  ASSERT_TRUE(router && client && server);
+  ASSERT_TRUE(linkPeer(*router, *client, "ethc", "10.63.1"));
+  ASSERT_TRUE(linkPeer(*router, *server, "eths", "10.63.2"));
+  ASSERT_EQ(router->exec("sysctl -qw net.ipv4.ip_forward=1").rc, 0);
+  FdGuard l80{listenOn(*server, "10.63.2.2", 80)};
+  FdGuard l81{listenOn(*server, "10.63.2.2", 81)};
+  ASSERT_TRUE(l80.fd >= 0 && l81.fd >= 0);
+
+  auto table = openTable(*router);
+  ASSERT_TRUE(table);
+  // A host endpoint on eths whose only egress policy allows TCP 81: for the host's own traffic
+  // (th-eths) and, as an applyOnForward policy, for what the router forwards out of eths.
+  CompiledRule allow81;
+  allow81.action = Action::Allow;
+  allow81.protocol = kProtoTcp;
+  allow81.destination.ports = {{81, 81}};
+  allow81.origin = "egress[0]";
+  NftDesired d;
+  d.policyChains.push_back({"gnp/fwd", Direction::Egress, false, {allow81}});
+  for (Direction dir : {Direction::Ingress, Direction::Egress}) {
+    EndpointChainSpec hep{"eths", dir, {}, {}};
+    hep.host = true;
+    hep.failsafe = dir == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
+    if (dir == Direction::Egress) {
+      hep.tiers = {{"default", {"gnp/fwd"}, TierDefault::Deny}};
+    }
+    d.endpointChains.push_back(hep);
+  }
+  ASSERT_TRUE(table->apply(d).isOk()) << table->apply(d).str();
+  EXPECT_TRUE(tcpConnects(*client, "10.63.2.2", 80, 2000)) << "no forward chain: not filtered";
+
+  EndpointChainSpec fwd{
+      "eths", Direction::Egress, {{"default", {"gnp/fwd"}, TierDefault::Deny}}, {}};
+  fwd.host = true;
+  fwd.forward = true;
+  NftChanges ch;
+  ch.endpointChains.push_back(fwd);
+  ASSERT_TRUE(table->update(ch).isOk()) << table->update(ch).str();
+  EXPECT_NE(joinLines(parseBlocks(listTable(*router))["map to-host-endpoint-forward"])
+                .find("\"eths\" : jump thfw-eths"),
+            std::string::npos);
+  EXPECT_FALSE(tcpConnects(*client, "10.63.2.2", 80, 500));
+  EXPECT_TRUE(tcpConnects(*client, "10.63.2.2", 81, 2000));
+
+  NftChanges off;
+  off.chainsDeleted = {nftEndpointChainName(fwd)};
+  ASSERT_TRUE(table->update(off).isOk()) << table->update(off).str();
+  EXPECT_TRUE(tcpConnects(*client, "10.63.2.2", 80, 2000));
+}
+
+TEST(NftPolicyTable, CreateIfMissingWritesOnlyIntoAnEmptyKernel) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("prep");
+  ASSERT_TRUE(a);
+  auto table = openTable(*a);
+  ASSERT_TRUE(table);
+  ASSERT_TRUE(table->createIfMissing().isOk());
+  Blocks blocks = parseBlocks(listTable(*a));
+  EXPECT_TRUE(blocks.count("chain forward") && blocks.count("chain input") &&
+              blocks.count("chain output"));
+  // A table with content (as after a restart) is left exactly as it is.
+  auto writer = openTable(*a);
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE(writer->apply(smallState()).isOk());
+  const std::string before = listTable(*a);
+  auto restarted = openTable(*a);
+  ASSERT_TRUE(restarted);
+  ASSERT_TRUE(restarted->createIfMissing().isOk());
+  EXPECT_EQ(restarted->stats().batches, 0u);
+  EXPECT_EQ(listTable(*a), before);
 }
 
 // ---- update(): changes only ---------------------------------------------------------------------
@@ -947,6 +1032,13 @@ NftDesired randomState(std::mt19937& rng) {
             dir == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
         if (chance(30)) {
           spec.failsafe.pop_back();
+        }
+        if (chance(40)) { // the forward chain of the same host endpoint
+          EndpointChainSpec fwd = spec;
+          fwd.forward = true;
+          fwd.failsafe.clear();
+          fwd.tiers = {{"default", pick(present[dir == Direction::Ingress ? 0 : 1], 50)}};
+          d.endpointChains.push_back(std::move(fwd));
         }
       }
       std::vector<std::string> ids = pick(present[dir == Direction::Ingress ? 0 : 1], 50);

@@ -206,6 +206,13 @@ Result<Rendered> renderEndpoints() {
     blocks.push_back(renderNftEndpointChain(host));
     ipt.push_back(renderIptEndpointChain(host));
   }
+  // Its chain for forwarded traffic (applyOnForward policies): no failsafe ports.
+  EndpointChainSpec forward{
+      "eth0", Direction::Ingress, {{"default", {"gnp/allow-dns"}, TierDefault::Deny}}, {}};
+  forward.host = true;
+  forward.forward = true;
+  blocks.push_back(renderNftEndpointChain(forward));
+  ipt.push_back(renderIptEndpointChain(forward));
   out.nft = renderNftTable({}, blocks);
   out.ipt4 = renderIptRestore(ipt);
   out.ipt6 = out.ipt4;

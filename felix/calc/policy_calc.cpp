@@ -79,6 +79,7 @@ struct PolicyCalc::Impl {
   std::map<std::string, Compiled> policies;                 // np/..., gnp/...
   std::map<std::string, Compiled> profiles;                 // kns..., ksa..., names
   std::map<std::string, std::string> policyProblems;        // selector errors
+  std::set<std::string> forwardPolicies;                    // ids with spec.applyOnForward
   // Active sets: name -> (declaration, references from active chains).
   std::map<std::string, std::pair<policy::SetDecl, int>> activeSets;
   std::map<std::string, int> setSelectors; // "set:<sel>" -> active sets using it
@@ -288,6 +289,7 @@ struct PolicyCalc::Impl {
     auto drop = [&] {
       localIndex.deleteSelector(kPolicyPrefix + id);
       resolver.deletePolicy(id);
+      forwardPolicies.erase(id);
       if (auto old = policies.find(id); old != policies.end()) {
         compiledChanged(id, &old->second, nullptr);
         policies.erase(old);
@@ -319,6 +321,16 @@ struct PolicyCalc::Impl {
       }
     }
     policyProblems.erase(id);
+    const Value* aof = obj->path("spec.applyOnForward");
+    const bool forward = aof != nullptr && aof->isBool() && aof->asBool();
+    if (forward != (forwardPolicies.count(id) > 0)) {
+      if (forward) {
+        forwardPolicies.insert(id);
+      } else {
+        forwardPolicies.erase(id);
+      }
+      markUsersDirty(id); // host endpoints' forward chains gain or lose it
+    }
     const Value* specPtr = obj->find("spec");
     const Value spec = specPtr ? *specPtr : Value(Value::Object{});
     PolicySpec ps;
@@ -422,14 +434,21 @@ struct PolicyCalc::Impl {
 
   // The endpoint chain of a local endpoint in one direction: its tiers (policies that compile)
   // and profiles (those that compile).
+  // The endpoint chain of a local endpoint in one direction: its tiers (policies that compile)
+  // and profiles (those that compile). `forward` (host endpoints): the chain for traffic the
+  // host forwards through the interface, with only the applyOnForward policies.
   policy::EndpointChainSpec endpointChain(const std::string& ep, const std::string& iface,
-                                          const EndpointPolicies& p, policy::Direction d) const {
+                                          const EndpointPolicies& p, policy::Direction d,
+                                          bool forward = false) const {
     policy::EndpointChainSpec spec;
     spec.interfaceName = iface;
     spec.direction = d;
     if (ep.rfind("hep/", 0) == 0) {
       spec.host = true;
-      spec.failsafe = d == policy::Direction::Ingress ? failsafeInbound : failsafeOutbound;
+      spec.forward = forward;
+      if (!forward) {
+        spec.failsafe = d == policy::Direction::Ingress ? failsafeInbound : failsafeOutbound;
+      }
     }
     for (const TierPolicies& t : d == policy::Direction::Ingress ? p.ingress : p.egress) {
       policy::TierPolicies tp;
@@ -438,19 +457,47 @@ struct PolicyCalc::Impl {
           t.defaultAction == "Pass" ? policy::TierDefault::Pass : policy::TierDefault::Deny;
       for (const std::string& id : t.policies) {
         auto cit = policies.find(id);
-        if (cit != policies.end() && cit->second.ok) {
+        if (cit != policies.end() && cit->second.ok && (!forward || forwardPolicies.count(id))) {
           tp.policyIds.push_back(id);
         }
       }
       spec.tiers.push_back(std::move(tp));
     }
-    for (const std::string& prof : p.profiles) {
-      auto cit = profiles.find(prof);
-      if (cit != profiles.end() && cit->second.ok) {
-        spec.profileIds.push_back(prof);
+    if (!forward) {
+      for (const std::string& prof : p.profiles) {
+        auto cit = profiles.find(prof);
+        if (cit != profiles.end() && cit->second.ok) {
+          spec.profileIds.push_back(prof);
+        }
       }
     }
     return spec;
+  }
+
+  // The endpoint chains of a local endpoint by key: "<iface>|ingress", "<iface>|egress", and for
+  // a host endpoint with applyOnForward policies "<iface>|ingress-forward", "|egress-forward".
+  std::map<std::string, policy::EndpointChainSpec>
+  endpointChains(const std::string& ep, const std::string& iface, const EndpointPolicies& p) const {
+    std::map<std::string, policy::EndpointChainSpec> out;
+    for (policy::Direction d : {policy::Direction::Ingress, policy::Direction::Egress}) {
+      out[iface + "|" + policy::directionName(d)] = endpointChain(ep, iface, p, d);
+      if (ep.rfind("hep/", 0) != 0) {
+        continue;
+      }
+      policy::EndpointChainSpec fwd = endpointChain(ep, iface, p, d, true);
+      if (!chainIds(fwd).empty()) { // no forward policy: forwarded traffic is not filtered
+        out[iface + "|" + policy::directionName(d) + "-forward"] = std::move(fwd);
+      }
+    }
+    return out;
+  }
+
+  static std::vector<std::string> endpointKeys(const std::string& iface) {
+    std::vector<std::string> keys;
+    for (const char* k : {"|ingress", "|egress", "|ingress-forward", "|egress-forward"}) {
+      keys.push_back(iface + k);
+    }
+    return keys;
   }
 
   static std::vector<std::string> chainIds(const policy::EndpointChainSpec& spec) {
@@ -487,15 +534,11 @@ struct PolicyCalc::Impl {
       auto iface = localInterfaces.find(ep);
       auto pit = endpointPolicies.find(ep);
       if (iface != localInterfaces.end() && pit != endpointPolicies.end()) {
-        for (policy::Direction d : {policy::Direction::Ingress, policy::Direction::Egress}) {
-          now[iface->second + "|" + policy::directionName(d)] =
-              endpointChain(ep, iface->second, pit->second, d);
-        }
+        now = endpointChains(ep, iface->second, pit->second);
       }
       std::map<std::string, policy::EndpointChainSpec> before;
       if (auto old = endpointIface.find(ep); old != endpointIface.end()) {
-        for (policy::Direction d : {policy::Direction::Ingress, policy::Direction::Egress}) {
-          std::string key = old->second + "|" + policy::directionName(d);
+        for (const std::string& key : endpointKeys(old->second)) {
           if (auto it = state.endpointChains.find(key); it != state.endpointChains.end()) {
             before[key] = it->second;
           }
@@ -507,7 +550,11 @@ struct PolicyCalc::Impl {
           usersChanged.insert(id);
         }
         if (!now.count(key)) {
-          delta.endpointChainsRemoved[key] = {spec.interfaceName, spec.direction, {}, {}};
+          policy::EndpointChainSpec identity = spec; // interface, direction, kind
+          identity.tiers.clear();
+          identity.profileIds.clear();
+          identity.failsafe.clear();
+          delta.endpointChainsRemoved[key] = std::move(identity);
           delta.endpointChains.erase(key);
           state.endpointChains.erase(key);
         }

@@ -179,7 +179,13 @@ Recorded randomUpdate(std::mt19937& rng) {
     }
     return r;
   };
-  switch (rng() % 8) {
+  switch (rng() % 9) {
+  case 8:
+    return rec(calico("GlobalNetworkPolicy"), "hosts",
+               "metadata: {name: hosts}\nspec: {selector: \"role == 'node'\", applyOnForward: " +
+                   pick({"true", "false"}) + ", types: [Ingress, Egress], ingress: [{action: " +
+                   pick({"Allow", "Deny"}) + "}], egress: [{action: Allow, destination: " +
+                   "{selector: \"app == 'web'\"}}]}");
   case 7: {
     const std::string node = pick({"node1", "node2"});
     return rec(calico("HostEndpoint"), "eth0-" + node,
@@ -273,6 +279,29 @@ TEST_F(PolicyCalcTest, HostEndpointsGetFailsafePortsAndGlobalPolicies) {
   EXPECT_EQ(delta.endpointChains.at("eth0|ingress").failsafe,
             (std::vector<policy::FailsafePort>{{policy::kProtoTcp, 2222}}));
   EXPECT_TRUE(delta.endpointChains.at("eth0|egress").failsafe.empty());
+
+  // applyOnForward: the policy also gets a chain for forwarded traffic, without failsafe ports
+  // or profiles; without it there is none (forwarded traffic is not filtered).
+  EXPECT_FALSE(calc_.compute().endpointChains.count("eth0|ingress-forward"));
+  gnp.set("spec", yaml("{selector: role == 'node', applyOnForward: true, types: [Ingress], "
+                       "ingress: [{action: Allow}]}"));
+  calc_.onUpdate(calico("GlobalNetworkPolicy"), "ssh-only", &gnp);
+  delta = calc_.computeDelta();
+  ASSERT_TRUE(delta.endpointChains.count("eth0|ingress-forward"));
+  const auto& fwd = delta.endpointChains.at("eth0|ingress-forward");
+  EXPECT_TRUE(fwd.host && fwd.forward);
+  EXPECT_TRUE(fwd.failsafe.empty());
+  EXPECT_EQ(fwd.tiers.at(0).policyIds, std::vector<std::string>{"gnp/ssh-only"});
+  EXPECT_FALSE(delta.endpointChains.count("eth0|egress-forward")) << "no egress policy";
+
+  // Deleting the host endpoint removes its chains by their full identity (host, forward), so a
+  // writer names the right chains.
+  calc_.onUpdate(calico("HostEndpoint"), "node1-eth0", nullptr);
+  delta = calc_.computeDelta();
+  ASSERT_EQ(delta.endpointChainsRemoved.size(), 3u);
+  EXPECT_TRUE(delta.endpointChainsRemoved.at("eth0|ingress").host);
+  EXPECT_FALSE(delta.endpointChainsRemoved.at("eth0|ingress").forward);
+  EXPECT_TRUE(delta.endpointChainsRemoved.at("eth0|ingress-forward").forward);
 }
 
 TEST_F(PolicyCalcTest, PreDnatAndUntrackedPoliciesAreReportedNotMisapplied) {

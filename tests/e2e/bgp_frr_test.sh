@@ -40,7 +40,15 @@ chmod 711 "$T"
 FRR="$T/frr"
 mkdir -p "$FRR"
 frr_cleanup() { frr_stop "$FRR" >/dev/null 2>&1 || true; }
-trap 'frr_cleanup; cleanup' EXIT
+# On exit: FRR, then lib.sh's cleanup with the script's own exit status (cleanup exits with the
+# status it finds, so nothing may run between the two that changes it).
+frr_then_cleanup() {
+  local rc=$?
+  frr_cleanup
+  (exit "$rc")
+  cleanup
+}
+trap frr_then_cleanup EXIT
 echo "hostname tor" >"$FRR/zebra.conf"
 {
   echo "hostname tor"

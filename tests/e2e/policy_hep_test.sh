@@ -3,7 +3,7 @@
 # or iptables, the argument). With no policy only the failsafe ports pass (SSH 22 and BGP 179 in,
 # the API 6443 and BGP out), so the BGP mesh and the node's API connection survive; a
 # GlobalNetworkPolicy selecting the host endpoint opens a port; pod traffic forwarded through the
-# node is not affected; deleting the host endpoint lifts it all.
+# node is not affected unless a policy has applyOnForward; deleting the host endpoint lifts it all.
 source "$(dirname "$0")/lib.sh"
 DATAPLANE=${1:?usage: policy_hep_test.sh nftables|iptables}
 
@@ -17,7 +17,15 @@ check "pod x/b on node2" lab pod create x/b --node node2 --labels pod=b --serve 
   --ready-file "$CARACAL_LAB_STATE/hep-serve.ready" \
   >"$T/serve.log" 2>&1 &
 SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; cleanup' EXIT
+# Stops the server, then lib.sh's cleanup with the script's own exit status.
+stop_server_then_cleanup() {
+  local rc=$?
+  kill "$SERVER" 2>/dev/null
+  wait "$SERVER" 2>/dev/null
+  (exit "$rc")
+  cleanup
+}
+trap stop_server_then_cleanup EXIT
 wait_until 10 test -s "$CARACAL_LAB_STATE/hep-serve.ready" || fail "node1's servers started" "$(cat "$T/serve.log")"
 
 NODE1=10.99.0.11
@@ -78,10 +86,45 @@ check "caracalctl apply of the GlobalNetworkPolicy" ctl apply -f "$T/gnp.yaml"
 check_until "node1:8080 opens to node2" 10 from_node2 8080
 check "node1:22 still open" from_node2 22
 
+# applyOnForward: a policy for the host endpoint that also filters what node1 forwards out of
+# eth0. Pods on node1 reach pods on node2 through node1's eth0 (BGP, no encapsulation).
+cat >"$T/fwd.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: no-forwarded-80
+spec:
+  selector: role == 'node'
+  applyOnForward: APPLY_ON_FORWARD
+  types: [Egress]
+  egress:
+  - action: Deny
+    protocol: TCP
+    destination:
+      ports: [80]
+  - action: Allow
+YAML
+sed 's/APPLY_ON_FORWARD/true/' "$T/fwd.yaml" >"$T/fwd-on.yaml"
+sed 's/APPLY_ON_FORWARD/false/' "$T/fwd.yaml" >"$T/fwd-off.yaml"
+check "caracalctl apply of an applyOnForward policy" ctl apply -f "$T/fwd-on.yaml"
+check_until "applyOnForward: a -> b:80, forwarded out of node1's eth0, is denied" 10 \
+  eval '! lab probe x/a x/b --port 80 --timeout-ms 700'
+check "applyOnForward: traffic into node1's pods is not affected" lab probe x/b x/a --port 80
+check "applyOnForward: the host's own failsafe traffic still passes" mesh_up
+check "caracalctl apply without applyOnForward" ctl apply -f "$T/fwd-off.yaml"
+check_until "without applyOnForward forwarded traffic is not filtered" 10 \
+  lab probe x/a x/b --port 80 --timeout-ms 700
+check "caracalctl delete of that policy" ctl delete globalnetworkpolicy no-forwarded-80
+
 check "caracalctl delete of the HostEndpoint" ctl delete hostendpoint node1-eth0
 check_until "node1 removes the host endpoint chain" 10 eval '! hep_chain'
 check "without the host endpoint node1's traffic is unfiltered" from_node2 8080
 check "caracalctl delete of the GlobalNetworkPolicy" ctl delete globalnetworkpolicy node-web
+
+# Every change above went to the kernel as one incremental write: no failed write (the node
+# then falls back to the whole state) in node1's log.
+expect_eq "node1 wrote every change without an error" \
+  "$(grep -c 'policy dataplane:' "$CARACAL_LAB_STATE/nodes/node1/caracal-node.log")" 0
 
 kill "$SERVER" 2>/dev/null
 wait "$SERVER" 2>/dev/null
