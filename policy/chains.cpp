@@ -26,18 +26,26 @@ const char* policyChainPrefix(Direction d, bool profile) {
   return d == Direction::Ingress ? "pi-" : "po-";
 }
 
-const char* endpointChainPrefix(Direction d, bool host, bool forward) {
-  if (host && forward) {
-    return d == Direction::Ingress ? "fhfw-" : "thfw-";
+const char* endpointChainPrefix(Direction d, bool host, HostHook hook) {
+  const bool in = d == Direction::Ingress;
+  if (!host) {
+    return in ? "tw-" : "fw-";
   }
-  if (host) {
-    return d == Direction::Ingress ? "fh-" : "th-";
+  switch (hook) {
+  case HostHook::Forward:
+    return in ? "fhfw-" : "thfw-";
+  case HostHook::PreDnat:
+    return in ? "fhpre-" : "thpre-";
+  case HostHook::Untracked:
+    return in ? "fhun-" : "thun-";
+  case HostHook::Local:
+    break;
   }
-  return d == Direction::Ingress ? "tw-" : "fw-";
+  return in ? "fh-" : "th-";
 }
 
 const char* endpointChainPrefix(const EndpointChainSpec& spec) {
-  return endpointChainPrefix(spec.direction, spec.host, spec.forward);
+  return endpointChainPrefix(spec.direction, spec.host, spec.hook);
 }
 
 std::vector<FailsafePort> defaultFailsafeInbound() {

@@ -57,22 +57,40 @@ struct FailsafePort {
 std::vector<FailsafePort> defaultFailsafeInbound();
 std::vector<FailsafePort> defaultFailsafeOutbound();
 
+// Which traffic a host endpoint's chain filters (Calico's hooks for host endpoint policy).
+enum class HostHook {
+  // Traffic of the host's own processes arriving on (Ingress: fh-) or sent out of (Egress: th-)
+  // the interface: failsafe ports first, ordinary policies, profiles, then drop.
+  Local,
+  // Traffic the host forwards in through (fhfw-) or out by (thfw-) the interface: only the
+  // policies with applyOnForward; no failsafe ports, no profiles.
+  Forward,
+  // Everything arriving on the interface, before DNAT (fhpre-, Ingress only): preDNAT policies.
+  PreDnat,
+  // Everything arriving on (fhun-) or sent out of (thun-) the interface, before connection
+  // tracking: doNotTrack policies; what they allow is not tracked.
+  Untracked,
+};
+
 struct EndpointChainSpec {
   std::string interfaceName; // host side of the endpoint, e.g. cali1a2b3c4d5e6
   // Workloads: Ingress is traffic to the endpoint (tw- chain, ingress policies), Egress traffic
   // from it (fw- chain, egress policies).
-  // Host endpoints (`host`): Ingress is traffic arriving on the interface for the host itself
-  // (fh- chain: "from host endpoint"), Egress traffic the host sends out of it (th- chain); the
-  // chain accepts the failsafe ports before any policy. With `forward` too, the chain filters
-  // traffic the host forwards in through (fhfw-) or out by (thfw-) the interface: only the
-  // policies with applyOnForward, no failsafe ports, no profiles.
+  // Host endpoints (`host`): Ingress is traffic arriving on the interface, Egress traffic sent
+  // out of it; `hook` says which of it the chain filters.
+  // PreDnat and Untracked chains decide only what a policy allows or denies: after their last
+  // policy nothing is dropped (no tier end, no profiles) and the packet goes on to the ordinary
+  // policy, which it skips when it was allowed. Local and PreDnat/Untracked ingress chains accept
+  // the failsafe ports first.
   Direction direction = Direction::Ingress;
   std::vector<TierPolicies> tiers;
   std::vector<std::string> profileIds;
   bool host = false;
-  bool forward = false;               // host endpoints only
+  HostHook hook = HostHook::Local;    // host endpoints only
   std::vector<FailsafePort> failsafe; // host endpoints only
   bool operator==(const EndpointChainSpec&) const = default;
+  // Host endpoint chains that only decide allowed or denied (PreDnat, Untracked).
+  bool early() const { return host && (hook == HostHook::PreDnat || hook == HostHook::Untracked); }
 };
 
 // prefix + id when that is at most maxLen characters and id uses only [A-Za-z0-9._/-];
@@ -80,10 +98,11 @@ struct EndpointChainSpec {
 std::string chainName(std::string_view prefix, std::string_view id, size_t maxLen);
 
 // "pi-" / "po-" (policies), "pri-" / "pro-" (profiles), "tw-" / "fw-" (workload endpoints),
-// "fh-" / "th-" (host endpoints), "fhfw-" / "thfw-" (host endpoints, forwarded traffic): the
-// short prefixes the chain names of both renderers start with (iptables adds "cali-").
+// "fh-" / "th-" (host endpoints), "fhfw-" / "thfw-" (host endpoints, forwarded traffic),
+// "fhpre-" (preDNAT), "fhun-" / "thun-" (untracked): the short prefixes the chain names of both
+// renderers start with (iptables adds "cali-").
 const char* policyChainPrefix(Direction d, bool profile);
-const char* endpointChainPrefix(Direction d, bool host = false, bool forward = false);
+const char* endpointChainPrefix(Direction d, bool host = false, HostHook hook = HostHook::Local);
 // The prefix of a spec's chain.
 const char* endpointChainPrefix(const EndpointChainSpec& spec);
 

@@ -194,16 +194,20 @@ IptChain renderIptPolicyChain(const PolicyChain& chain, int ipVersion) {
   return out;
 }
 
+std::string iptEndpointChainName(const EndpointChainSpec& spec) {
+  return chainName(std::string("cali-") + endpointChainPrefix(spec), spec.interfaceName,
+                   kIptMaxChainName);
+}
+
 IptChain renderIptEndpointChain(const EndpointChainSpec& spec) {
   IptChain out;
-  out.name = chainName(std::string("cali-") + endpointChainPrefix(spec), spec.interfaceName,
-                       kIptMaxChainName);
+  out.name = iptEndpointChainName(spec);
   const std::string accepted = markMatch(kMarkAccept, kMarkAccept) + " -j RETURN";
   const std::string passClear = markMatch(0, kMarkPass);
   if (!spec.host) {
     out.rules.push_back("-m conntrack --ctstate INVALID -j DROP"); // as in the nft chain
   }
-  if (spec.host && !spec.forward) {
+  if (spec.host && spec.hook != HostHook::Forward) {
     for (const FailsafePort& p : spec.failsafe) {
       const std::string proto = protocolName(p.protocol);
       out.rules.push_back("-p " + proto + " -m " + proto + " --dport " + std::to_string(p.port) +
@@ -227,11 +231,15 @@ IptChain renderIptEndpointChain(const EndpointChainSpec& spec) {
       out.rules.push_back(accepted);
       firstPolicy = false;
     }
-    if (tier.defaultAction == TierDefault::Deny) {
+    if (tier.defaultAction == TierDefault::Deny && !spec.early()) {
       out.rules.push_back("-m comment --comment " +
                           jsonQuote("end of tier " + tier.name + ": Deny") + " " + passClear +
                           " -j DROP");
     }
+  }
+  if (spec.early()) {
+    // What no policy decided goes on to the ordinary chains of the filter table.
+    return out;
   }
   for (const auto& id : spec.profileIds) {
     out.rules.push_back("-j " + iptPolicyChainName(id, spec.direction, true));
@@ -241,8 +249,8 @@ IptChain renderIptEndpointChain(const EndpointChainSpec& spec) {
   return out;
 }
 
-std::string renderIptRestore(const std::vector<IptChain>& chains) {
-  std::string out = "*filter\n";
+std::string renderIptRestore(const std::vector<IptChain>& chains, std::string_view table) {
+  std::string out = "*" + std::string(table) + "\n";
   for (const auto& c : chains) {
     out += ":" + c.name + " - [0:0]\n";
   }

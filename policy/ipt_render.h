@@ -34,6 +34,8 @@ inline constexpr size_t kMultiportMaxPorts = 15;
 
 std::string iptPolicyChainName(std::string_view id, Direction d, bool profile = false);
 std::string iptEndpointChainName(std::string_view interfaceName, Direction d, bool host = false);
+// The chain of `spec` (any hook: cali-fhfw-, cali-fhpre-, cali-fhun-/cali-thun-…).
+std::string iptEndpointChainName(const EndpointChainSpec& spec);
 
 struct IptChain {
   std::string name;
@@ -43,10 +45,17 @@ struct IptChain {
 // The rules of `rule` for family `ipVersion` (none when the rule is of the other family).
 std::vector<std::string> renderIptRule(const CompiledRule& rule, int ipVersion);
 IptChain renderIptPolicyChain(const PolicyChain& chain, int ipVersion);
+// Workload and Local/Forward host endpoint chains: as nft_render.h's (clear the marks, tiers
+// with their end-of-tier drop, profiles, final drop). PreDnat and Untracked chains (spec.early(),
+// written to the mangle and raw tables) only decide: failsafe ACCEPTs first, clear the accept and
+// pass bits, each tier's policy jumps with `-m mark --mark 0x10000/0x10000 -j RETURN` after each,
+// and nothing after the last tier (no tier-end DROP, no profiles, no final DROP): the caller
+// goes on to the ordinary policy unless the accept bit is set.
 IptChain renderIptEndpointChain(const EndpointChainSpec& spec);
 
-// "*filter\n:<chain> - [0:0]\n…-A <chain> <rule>\n…COMMIT\n".
-std::string renderIptRestore(const std::vector<IptChain>& chains);
+// "*<table>\n:<chain> - [0:0]\n…-A <chain> <rule>\n…COMMIT\n".
+std::string renderIptRestore(const std::vector<IptChain>& chains,
+                             std::string_view table = "filter");
 
 // `ipset restore` input creating the sets of family `ipVersion` (net sets with their members):
 // "create <name> hash:net family inet\nadd <name> 10.0.0.0/8\n".

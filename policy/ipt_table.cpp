@@ -11,18 +11,40 @@ namespace caracal::policy {
 
 namespace {
 
+constexpr const char* kFilter = "filter";
+constexpr const char* kRaw = "raw";
+constexpr const char* kMangle = "mangle";
+constexpr const char* kTables[] = {kFilter, kRaw, kMangle};
+
 constexpr const char* kForward = "cali-FORWARD";
 constexpr const char* kFromDispatch = "cali-from-wl-dispatch";
 constexpr const char* kToDispatch = "cali-to-wl-dispatch";
 constexpr const char* kInput = "cali-INPUT";
 constexpr const char* kOutput = "cali-OUTPUT";
+constexpr const char* kPrerouting = "cali-PREROUTING";
 constexpr const char* kFromHostDispatch = "cali-from-host-endpoint";
 constexpr const char* kToHostDispatch = "cali-to-host-endpoint";
 constexpr const char* kFromHostForwardDispatch = "cali-from-hep-forward";
 constexpr const char* kToHostForwardDispatch = "cali-to-hep-forward";
+
+struct Hook {
+  const char* table;
+  const char* builtin;
+  const char* ours;
+};
 // The built-in chains and the jump each gets to ours.
-constexpr std::pair<const char*, const char*> kHooks[] = {
-    {"FORWARD", kForward}, {"INPUT", kInput}, {"OUTPUT", kOutput}};
+constexpr Hook kHooks[] = {
+    {kFilter, "FORWARD", kForward}, {kFilter, "INPUT", kInput},
+    {kFilter, "OUTPUT", kOutput},   {kRaw, "PREROUTING", kPrerouting},
+    {kRaw, "OUTPUT", kOutput},      {kMangle, "PREROUTING", kPrerouting},
+};
+// A chain whose presence says the table holds our state (createIfMissing).
+const char* topChain(const std::string& table) { return table == kFilter ? kForward : kPrerouting; }
+
+std::string acceptBitSet() {
+  return "-m mark --mark " + hexValue(kMarkAccept) + "/" + hexValue(kMarkAccept);
+}
+std::string acceptBitClear() { return "-m mark --mark 0x0/" + hexValue(kMarkAccept); }
 
 // The sets this writer owns: the names HashSetNamer hands out.
 // A set of this family's writer (the IPv4 and the IPv6 writer share the kernel's ipsets; each
@@ -54,77 +76,236 @@ const char* ipsetType(SetKind kind) {
   return kind == SetKind::AddrPort ? "hash:ip,port" : "hash:net";
 }
 
-// Declarations come first in a restore: a rule may jump to a chain declared after its own.
-void declareAndFill(std::string& decls, std::string& rules, const std::string& name,
-                    const std::vector<std::string>& chainRules) {
-  decls += ":" + name + " - [0:0]\n";
-  for (const std::string& r : chainRules) {
-    rules += "-A " + name + " " + r + "\n";
+using Chains = IptPolicyTable::Chains;
+
+// What a full sync reads back from one table.
+struct KernelTable {
+  std::set<std::string> chains; // our (cali-) chains
+  std::set<std::string> hooked; // built-in chains that jump to ours
+};
+using KernelTables = std::map<std::string, KernelTable>;
+
+// `iptables-save` output (every table) -> our chains and jumps in the tables this writer owns.
+KernelTables parseSave(const std::string& saved) {
+  KernelTables out;
+  std::istringstream in(saved);
+  std::string line;
+  std::string table;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] == '*') {
+      table = line.substr(1);
+      continue;
+    }
+    if (line.rfind(":cali-", 0) == 0) {
+      out[table].chains.insert(line.substr(1, line.find(' ') - 1));
+    }
+    for (const Hook& h : kHooks) {
+      if (table == h.table && line == std::string("-A ") + h.builtin + " -j " + h.ours) {
+        out[table].hooked.insert(h.builtin);
+      }
+    }
   }
+  return out;
+}
+
+// The restore section ("*<table>\n…COMMIT\n", or "" when nothing is to be done) that turns
+// `have` (what we last wrote) plus `kernel` (our chains found in the kernel) into `wanted`, with
+// the jumps from the built-in chains not in `hooked`. New and changed chains are declared (under
+// --noflush that flushes them) and refilled, unwanted ones flushed and deleted. Declarations
+// come first: a rule may jump to a chain declared after its own.
+std::string tableSection(const std::string& table, const Chains& wanted, const Chains& have,
+                         const std::set<std::string>& kernel, const std::set<std::string>& hooked,
+                         uint64_t* chainsWritten) {
+  std::string decls;
+  std::string rules;
+  std::vector<std::string> removed;
+  for (const auto& [name, chainRules] : wanted) {
+    auto h = have.find(name);
+    if (h != have.end() && h->second == chainRules) {
+      continue;
+    }
+    decls += ":" + name + " - [0:0]\n";
+    for (const std::string& r : chainRules) {
+      rules += "-A " + name + " " + r + "\n";
+    }
+    if (chainsWritten != nullptr) {
+      ++*chainsWritten;
+    }
+  }
+  for (const auto& [name, chainRules] : have) {
+    if (!wanted.count(name)) {
+      removed.push_back(name);
+    }
+  }
+  for (const std::string& name : kernel) {
+    if (!wanted.count(name) && !have.count(name)) {
+      removed.push_back(name);
+    }
+  }
+  for (const std::string& name : removed) {
+    decls += ":" + name + " - [0:0]\n"; // flushes it, so nothing it references stays in use
+  }
+  std::string body = decls + rules;
+  for (const std::string& name : removed) {
+    body += "-X " + name + "\n";
+  }
+  for (const Hook& h : kHooks) {
+    if (table == h.table && !hooked.count(h.builtin)) {
+      body += std::string("-I ") + h.builtin + " 1 -j " + h.ours + "\n";
+    }
+  }
+  if (body.empty()) {
+    return "";
+  }
+  return "*" + table + "\n" + body + "COMMIT\n";
 }
 
 } // namespace
 
 IptPolicyTable::IptPolicyTable(Options options) : options_(std::move(options)) {}
 
-std::map<std::string, std::vector<std::string>>
-IptPolicyTable::renderChains(const Dataplane& desired, int ipVersion) {
-  std::map<std::string, std::vector<std::string>> out;
+IptPolicyTable::Chains IptPolicyTable::renderChains(const Dataplane& desired, int ipVersion) {
+  return std::move(renderTables(desired, ipVersion)[kFilter]);
+}
+
+std::map<std::string, IptPolicyTable::Chains> IptPolicyTable::renderTables(const Dataplane& desired,
+                                                                           int ipVersion) {
+  std::map<std::string, Chains> tables;
+  Chains& filter = tables[kFilter];
+  Chains& raw = tables[kRaw];
+  Chains& mangle = tables[kMangle];
+
+  // Which table uses which policy chain: early chains' jumps in raw (untracked) and mangle
+  // (preDNAT), the ordinary ones in filter.
+  std::set<std::string> usedRaw;
+  std::set<std::string> usedMangle;
+  std::set<std::string> usedFilter;
+  for (const auto& [key, spec] : desired.endpointChains) {
+    if (spec.early() && spec.hook == HostHook::PreDnat && spec.direction != Direction::Ingress) {
+      continue; // refused by apply()
+    }
+    std::set<std::string>& used =
+        !spec.early() ? usedFilter : (spec.hook == HostHook::Untracked ? usedRaw : usedMangle);
+    for (const auto& tier : spec.tiers) {
+      for (const auto& id : tier.policyIds) {
+        used.insert(iptPolicyChainName(id, spec.direction));
+      }
+    }
+  }
   for (const auto& [key, chain] : desired.policyChains) {
     IptChain c = renderIptPolicyChain(chain, ipVersion);
-    out[c.name] = std::move(c.rules);
-  }
-  std::vector<std::string>& from = out[kFromDispatch];
-  std::vector<std::string>& to = out[kToDispatch];
-  std::vector<std::string>& fromHost = out[kFromHostDispatch];
-  std::vector<std::string>& toHost = out[kToHostDispatch];
-  std::vector<std::string>& fromHostFwd = out[kFromHostForwardDispatch];
-  std::vector<std::string>& toHostFwd = out[kToHostForwardDispatch];
-  for (const auto& [key, spec] : desired.endpointChains) {
-    IptChain c = renderIptEndpointChain(spec);
-    if (spec.host) {
-      // Ingress: arriving on the interface (INPUT, or FORWARD for forwarded traffic); Egress:
-      // leaving by it (OUTPUT, FORWARD).
-      if (spec.direction == Direction::Ingress) {
-        (spec.forward ? fromHostFwd : fromHost)
-            .push_back("-i " + spec.interfaceName + " -g " + c.name);
-      } else {
-        (spec.forward ? toHostFwd : toHost).push_back("-o " + spec.interfaceName + " -g " + c.name);
-      }
-    } else if (spec.direction == Direction::Egress) {
-      from.push_back("-i " + spec.interfaceName + " -g " + c.name);
-    } else {
-      to.push_back("-o " + spec.interfaceName + " -g " + c.name);
+    const bool inRaw = usedRaw.count(c.name) > 0;
+    const bool inMangle = usedMangle.count(c.name) > 0;
+    if (inRaw) {
+      raw[c.name] = c.rules;
     }
-    out[c.name] = std::move(c.rules);
+    if (inMangle) {
+      mangle[c.name] = c.rules;
+    }
+    if ((!inRaw && !inMangle) || usedFilter.count(c.name)) {
+      filter[c.name] = std::move(c.rules);
+    }
+  }
+
+  std::vector<std::string>& from = filter[kFromDispatch];
+  std::vector<std::string>& to = filter[kToDispatch];
+  std::vector<std::string>& fromHost = filter[kFromHostDispatch];
+  std::vector<std::string>& toHost = filter[kToHostDispatch];
+  std::vector<std::string>& fromHostFwd = filter[kFromHostForwardDispatch];
+  std::vector<std::string>& toHostFwd = filter[kToHostForwardDispatch];
+  std::vector<std::string>& fromHostRaw = raw[kFromHostDispatch];
+  std::vector<std::string>& toHostRaw = raw[kToHostDispatch];
+  std::vector<std::string>& fromHostMangle = mangle[kFromHostDispatch];
+  for (const auto& [key, spec] : desired.endpointChains) {
+    const bool in = spec.direction == Direction::Ingress;
+    if (spec.host && spec.hook == HostHook::PreDnat && !in) {
+      continue;
+    }
+    IptChain c = renderIptEndpointChain(spec);
+    const std::string ifMatch = (in ? "-i " : "-o ") + spec.interfaceName + " -g " + c.name;
+    Chains* table = &filter;
+    if (!spec.host) {
+      // Workloads: Egress is traffic from the pod (arriving on its interface).
+      (in ? to : from).push_back((in ? "-o " : "-i ") + spec.interfaceName + " -g " + c.name);
+    } else {
+      // Ingress: arriving on the interface; Egress: leaving by it.
+      switch (spec.hook) {
+      case HostHook::Local:
+        (in ? fromHost : toHost).push_back(ifMatch);
+        break;
+      case HostHook::Forward:
+        (in ? fromHostFwd : toHostFwd).push_back(ifMatch);
+        break;
+      case HostHook::PreDnat:
+        fromHostMangle.push_back(ifMatch);
+        table = &mangle;
+        break;
+      case HostHook::Untracked:
+        (in ? fromHostRaw : toHostRaw).push_back(ifMatch);
+        table = &raw;
+        break;
+      }
+    }
+    (*table)[c.name] = std::move(c.rules);
   }
   from.push_back("-m comment --comment \"unknown endpoint\" -j DROP");
   to.push_back("-m comment --comment \"unknown endpoint\" -j DROP");
+
+  const std::string tunnelVxlan = "-p udp -m udp --dport 4789 -j ACCEPT";
+  const std::string tunnelIpip = "-p 4 -j ACCEPT";
+  const std::string established = "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT";
+  const std::string earlyAllowed =
+      acceptBitSet() + " -m comment --comment \"allowed by preDNAT or untracked policy\" -j ACCEPT";
   // Host traffic on interfaces without a host endpoint falls through (accepted). The tunnels
   // between nodes pass before host endpoint policy (what they carry meets the workloads' chains
   // once decapsulated).
-  auto hostBase = [](const char* dispatch) {
+  auto hostBase = [&](const char* dispatch) {
     return std::vector<std::string>{
-        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-        "-p udp -m udp --dport 4789 -j ACCEPT",
-        "-p 4 -j ACCEPT",
+        established,
+        tunnelVxlan,
+        tunnelIpip,
+        earlyAllowed,
         std::string("-j ") + dispatch,
-        "-m comment --comment \"host endpoint policy allowed\" -m mark --mark " +
-            hexValue(kMarkAccept) + "/" + hexValue(kMarkAccept) + " -j ACCEPT",
+        acceptBitSet() + " -m comment --comment \"host endpoint policy allowed\" -j ACCEPT",
     };
   };
-  out[kInput] = hostBase(kFromHostDispatch);
-  out[kOutput] = hostBase(kToHostDispatch);
-  out[kForward] = {
-      "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+  filter[kInput] = hostBase(kFromHostDispatch);
+  filter[kOutput] = hostBase(kToHostDispatch);
+  filter[kForward] = {
+      established,
+      acceptBitClear() + " -j " + kFromHostForwardDispatch,
       std::string("-i cali+ -j ") + kFromDispatch,
       std::string("-o cali+ -j ") + kToDispatch,
-      std::string("-j ") + kFromHostForwardDispatch,
       std::string("-j ") + kToHostForwardDispatch,
       "-i cali+ -m comment --comment \"endpoint policy allowed\" -j ACCEPT",
       "-o cali+ -m comment --comment \"endpoint policy allowed\" -j ACCEPT",
   };
-  return out;
+
+  // Untracked policy: what it allows is not tracked and skips the rest of host endpoint policy.
+  auto rawBase = [&](const char* dispatch) {
+    return std::vector<std::string>{
+        "-j MARK --set-xmark 0x0/" +
+            hexValue(kMarkAccept | kMarkPass | kMarkDrop | kMarkScratch0 | kMarkScratch1),
+        tunnelVxlan,
+        tunnelIpip,
+        std::string("-j ") + dispatch,
+        acceptBitSet() + " -j CT --notrack",
+        acceptBitSet() + " -m comment --comment \"untracked policy allowed\" -j ACCEPT",
+    };
+  };
+  raw[kPrerouting] = rawBase(kFromHostDispatch);
+  raw[kOutput] = rawBase(kToHostDispatch);
+
+  // PreDNAT policy: sees the packet's original destination.
+  mangle[kPrerouting] = {
+      established,
+      tunnelVxlan,
+      tunnelIpip,
+      earlyAllowed,
+      std::string("-j ") + kFromHostDispatch,
+      acceptBitSet() + " -m comment --comment \"preDNAT policy allowed\" -j ACCEPT",
+  };
+  return tables;
 }
 
 Result<std::string> IptPolicyTable::run(const std::vector<std::string>& argv,
@@ -144,21 +325,43 @@ Result<std::string> IptPolicyTable::run(const std::vector<std::string>& argv,
 
 Status IptPolicyTable::createIfMissing() {
   const std::string save = options_.ipVersion == 6 ? "ip6tables-save" : "iptables-save";
-  ASSIGN_OR_RETURN(std::string saved, run({save, "-t", "filter"}, ""));
-  if (saved.find(std::string(":") + kForward + " ") != std::string::npos) {
+  const std::string restore = options_.ipVersion == 6 ? "ip6tables-restore" : "iptables-restore";
+  ASSIGN_OR_RETURN(std::string saved, run({save}, ""));
+  KernelTables kernel = parseSave(saved);
+  std::map<std::string, Chains> empty = renderTables(Dataplane{}, options_.ipVersion);
+  std::string in;
+  for (const char* table : kTables) {
+    const KernelTable& k = kernel[table];
+    if (k.chains.count(topChain(table))) {
+      continue;
+    }
+    // Chains of ours left without their top chain are flushed and refilled, not removed: the
+    // next apply() is a full sync anyway.
+    in += tableSection(table, empty[table], {}, {}, k.hooked, nullptr);
+  }
+  if (in.empty()) {
     return {};
   }
-  return apply(Dataplane{});
+  stats_.restores++;
+  stats_.lastRestoreInput = in;
+  synced_ = false;
+  return run({restore, "--noflush", "--wait"}, in).status();
 }
 
 Status IptPolicyTable::apply(const Dataplane& desired) {
+  for (const auto& [key, spec] : desired.endpointChains) {
+    if (spec.host && spec.hook == HostHook::PreDnat && spec.direction != Direction::Ingress) {
+      return Status(Code::Invalid,
+                    "endpoint chain " + key + ": a preDNAT chain filters ingress only");
+    }
+  }
   stats_.applies++;
   const int v = options_.ipVersion;
   const std::string restore = v == 6 ? "ip6tables-restore" : "iptables-restore";
   const std::string save = v == 6 ? "ip6tables-save" : "iptables-save";
   const char* family = v == 6 ? "inet6" : "inet";
 
-  std::map<std::string, std::vector<std::string>> wanted = renderChains(desired, v);
+  std::map<std::string, Chains> wanted = renderTables(desired, v);
   std::map<std::string, std::set<std::string>> wantedSets;
   std::map<std::string, std::string> wantedTypes;
   for (const auto& [name, s] : desired.sets) {
@@ -173,36 +376,25 @@ Status IptPolicyTable::apply(const Dataplane& desired) {
   }
 
   const bool full = !synced_;
-  std::set<std::string> kernelChains;
+  KernelTables kernel;
   std::set<std::string> kernelSets;
-  std::set<std::string> haveJump; // built-in chains that jump to ours
   if (!full) {
-    for (const auto& [hook, ours] : kHooks) {
-      haveJump.insert(hook);
+    for (const Hook& h : kHooks) {
+      kernel[h.table].hooked.insert(h.builtin);
     }
   } else {
     stats_.fullSyncs++;
-    ASSIGN_OR_RETURN(std::string saved, run({save, "-t", "filter"}, ""));
-    std::istringstream in(saved);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind(":cali-", 0) == 0) {
-        kernelChains.insert(line.substr(1, line.find(' ') - 1));
-      }
-      for (const auto& [hook, ours] : kHooks) {
-        if (line == std::string("-A ") + hook + " -j " + ours) {
-          haveJump.insert(hook);
-        }
-      }
-    }
+    ASSIGN_OR_RETURN(std::string saved, run({save}, ""));
+    kernel = parseSave(saved);
     ASSIGN_OR_RETURN(std::string names, run({"ipset", "list", "-n"}, ""));
     std::istringstream ns(names);
+    std::string line;
     while (std::getline(ns, line)) {
       if (isOurSet(trim(line), v)) {
         kernelSets.insert(trim(line));
       }
     }
-    chains_.clear();
+    tables_.clear();
     sets_.clear();
   }
 
@@ -255,41 +447,14 @@ Status IptPolicyTable::apply(const Dataplane& desired) {
     }
   }
 
-  // 2. Chains: one restore with only the changed ones.
-  std::string decls;
-  std::string ruleLines;
-  std::vector<std::string> removed;
-  for (const auto& [name, rules] : wanted) {
-    auto have = chains_.find(name);
-    if (have == chains_.end() || have->second != rules) {
-      declareAndFill(decls, ruleLines, name, rules);
-      stats_.chainsWritten++;
-    }
-  }
-  for (const auto& [name, rules] : chains_) {
-    if (!wanted.count(name)) {
-      removed.push_back(name);
-    }
-  }
-  for (const std::string& name : kernelChains) {
-    if (!wanted.count(name) && !chains_.count(name)) {
-      removed.push_back(name);
-    }
-  }
-  for (const std::string& name : removed) {
-    decls += ":" + name + " - [0:0]\n"; // flushes it, so nothing it references stays in use
-  }
-  std::string tableIn = decls + ruleLines;
-  for (const std::string& name : removed) {
-    tableIn += "-X " + name + "\n";
-  }
-  for (const auto& [hook, ours] : kHooks) {
-    if (!haveJump.count(hook)) {
-      tableIn += std::string("-I ") + hook + " 1 -j " + ours + "\n";
-    }
+  // 2. Chains: one restore with only the changed ones, a section per table.
+  std::string tableIn;
+  for (const char* table : kTables) {
+    const KernelTable& k = kernel[table];
+    tableIn += tableSection(table, wanted[table], tables_[table], k.chains, k.hooked,
+                            &stats_.chainsWritten);
   }
   if (!tableIn.empty()) {
-    tableIn = "*filter\n" + tableIn + "COMMIT\n";
     stats_.restores++;
     stats_.lastRestoreInput = tableIn;
     if (auto r = run({restore, "--noflush", "--wait"}, tableIn); !r) {
@@ -309,7 +474,7 @@ Status IptPolicyTable::apply(const Dataplane& desired) {
     }
   }
 
-  chains_ = std::move(wanted);
+  tables_ = std::move(wanted);
   sets_ = std::move(wantedSets);
   synced_ = true;
   return Status();

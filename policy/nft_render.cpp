@@ -170,7 +170,7 @@ std::string renderNftEndpointChain(const EndpointChainSpec& spec) {
     // back (an outside router's choice), and conntrack then calls its packets invalid.
     rules.push_back("ct state invalid drop");
   }
-  if (spec.host && !spec.forward) {
+  if (spec.host && spec.hook != HostHook::Forward) {
     for (const FailsafePort& p : spec.failsafe) {
       rules.push_back(renderNftFailsafeRule(p));
     }
@@ -193,10 +193,14 @@ std::string renderNftEndpointChain(const EndpointChainSpec& spec) {
       rules.push_back(accepted);
       firstPolicy = false;
     }
-    if (tier.defaultAction == TierDefault::Deny) {
+    if (tier.defaultAction == TierDefault::Deny && !spec.early()) {
       rules.push_back(passClear + " drop comment " +
                       jsonQuote("end of tier " + tier.name + ": Deny"));
     }
+  }
+  if (spec.early()) {
+    // Decided by the ordinary policy later on.
+    return chainBlock(nftEndpointChainName(spec), rules);
   }
   for (const auto& id : spec.profileIds) {
     rules.push_back("jump " + nftPolicyChainName(id, spec.direction, true));

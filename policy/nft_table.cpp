@@ -31,9 +31,16 @@ constexpr uint16_t kVxlanPort = 4789;
 constexpr int kProtoIpip = 4;
 
 // The writer's verdict maps.
-constexpr std::string_view kMaps[] = {kNftFromEndpointMap,     kNftToEndpointMap,
-                                      kNftFromHostEndpointMap, kNftToHostEndpointMap,
-                                      kNftFromHostForwardMap,  kNftToHostForwardMap};
+constexpr std::string_view kMaps[] = {
+    kNftFromEndpointMap,    kNftToEndpointMap,        kNftFromHostEndpointMap,
+    kNftToHostEndpointMap,  kNftFromHostForwardMap,   kNftToHostForwardMap,
+    kNftFromHostPreDnatMap, kNftFromHostUntrackedMap, kNftToHostUntrackedMap};
+// The base chains, in the order they are created.
+constexpr std::string_view kBaseChains[] = {kNftForwardChain,          kNftInputChain,
+                                            kNftOutputChain,           kNftRawPreroutingChain,
+                                            kNftManglePreroutingChain, kNftRawOutputChain};
+// Our mark bits (calico-reference.md §4), cleared before the first of our chains sees a packet.
+constexpr uint32_t kOurMarks = kMarkAccept | kMarkPass | kMarkDrop | kMarkScratch0 | kMarkScratch1;
 
 // nft datatype ids (nftables' enum datatypes), stored as the set key type; nft prints elements
 // and set declarations from them.
@@ -352,27 +359,56 @@ struct PlannedChain {
 
 // The one an endpoint chain's element lives in.
 std::string mapFor(const EndpointChainSpec& ep) {
-  if (ep.host && ep.forward) {
-    return std::string(ep.direction == Direction::Egress ? kNftToHostForwardMap
-                                                         : kNftFromHostForwardMap);
+  const bool out = ep.direction == Direction::Egress;
+  if (!ep.host) {
+    return std::string(out ? kNftFromEndpointMap : kNftToEndpointMap);
   }
-  if (ep.host) {
-    return std::string(ep.direction == Direction::Egress ? kNftToHostEndpointMap
-                                                         : kNftFromHostEndpointMap);
+  switch (ep.hook) {
+  case HostHook::Forward:
+    return std::string(out ? kNftToHostForwardMap : kNftFromHostForwardMap);
+  case HostHook::PreDnat:
+    return std::string(kNftFromHostPreDnatMap); // ingress only (checked by the caller)
+  case HostHook::Untracked:
+    return std::string(out ? kNftToHostUntrackedMap : kNftFromHostUntrackedMap);
+  case HostHook::Local:
+    break;
   }
-  return std::string(ep.direction == Direction::Egress ? kNftFromEndpointMap : kNftToEndpointMap);
+  return std::string(out ? kNftToHostEndpointMap : kNftFromHostEndpointMap);
 }
 
-// The base chains and their hooks (type filter, priority 0, policy accept).
+Status checkEndpointSpec(const EndpointChainSpec& ep, const std::string& where) {
+  if (ep.interfaceName.empty() || ep.interfaceName.size() >= kIfnameLen) {
+    return Status(Code::Invalid, where + ": interfaceName must have 1 to 15 characters");
+  }
+  if (ep.host && ep.hook == HostHook::PreDnat && ep.direction != Direction::Ingress) {
+    return Status(Code::Invalid, where + ": a preDNAT chain filters ingress only");
+  }
+  return {};
+}
+
+// The base chains and their hooks (type filter, policy accept; priority filter (0), raw (-300)
+// or mangle (-150)).
 const netlink::NftBaseChain* baseHook(std::string_view chain) {
   static const netlink::NftBaseChain kForward{"filter", NF_INET_FORWARD, 0, NF_ACCEPT};
   static const netlink::NftBaseChain kInput{"filter", NF_INET_LOCAL_IN, 0, NF_ACCEPT};
   static const netlink::NftBaseChain kOutput{"filter", NF_INET_LOCAL_OUT, 0, NF_ACCEPT};
+  static const netlink::NftBaseChain kRawPre{"filter", NF_INET_PRE_ROUTING, -300, NF_ACCEPT};
+  static const netlink::NftBaseChain kManglePre{"filter", NF_INET_PRE_ROUTING, -150, NF_ACCEPT};
+  static const netlink::NftBaseChain kRawOut{"filter", NF_INET_LOCAL_OUT, -300, NF_ACCEPT};
   if (chain == kNftForwardChain) {
     return &kForward;
   }
   if (chain == kNftInputChain) {
     return &kInput;
+  }
+  if (chain == kNftRawPreroutingChain) {
+    return &kRawPre;
+  }
+  if (chain == kNftManglePreroutingChain) {
+    return &kManglePre;
+  }
+  if (chain == kNftRawOutputChain) {
+    return &kRawOut;
   }
   return chain == kNftOutputChain ? &kOutput : nullptr;
 }
@@ -480,9 +516,7 @@ Result<Plan> makePlan(const NftDesired& d, PlanCache& old, PlanCache& fresh) {
     PlannedChain c;
     c.name = nftEndpointChainName(ep);
     const std::string where = "endpoint chain " + c.name;
-    if (ep.interfaceName.empty() || ep.interfaceName.size() >= kIfnameLen) {
-      return Status(Code::Invalid, where + ": interfaceName must have 1 to 15 characters");
-    }
+    RETURN_IF_ERROR(checkEndpointSpec(ep, where));
     c.state.kind = ChainKind::Endpoint;
     auto cached = old.endpoints.find(c.name);
     if (cached != old.endpoints.end() && sameChain(cached->second.first, ep)) {
@@ -530,7 +564,7 @@ Result<Plan> makePlan(const NftDesired& d, PlanCache& old, PlanCache& fresh) {
   for (auto& [name, m] : maps) {
     plan.sets[name] = std::make_shared<SetState>(std::move(m));
   }
-  for (std::string_view chain : {kNftForwardChain, kNftInputChain, kNftOutputChain}) {
+  for (std::string_view chain : kBaseChains) {
     PlannedChain base;
     base.name = std::string(chain);
     base.state.kind = ChainKind::Base;
@@ -655,6 +689,7 @@ public:
                         nftnl_udata_buf_len(u.get()));
   }
 
+  void notrack() { add(nftnl_expr_alloc("notrack")); }
   // meta mark & bit == want
   void markTest(uint32_t bit, uint32_t want) {
     meta(NFT_META_MARK, NFT_REG_1);
@@ -971,7 +1006,7 @@ private:
     if (!spec.host) {
       ctState(kCtStateInvalid, NF_DROP);
     }
-    if (spec.host && !spec.forward) {
+    if (spec.host && spec.hook != HostHook::Forward) {
       for (const FailsafePort& p : spec.failsafe) { // renderNftFailsafeRule()
         RuleBuilder& b = next();
         b.meta(NFT_META_L4PROTO, NFT_REG_1);
@@ -1001,12 +1036,15 @@ private:
         accepted();
         firstPolicy = false;
       }
-      if (tier.defaultAction == TierDefault::Deny) {
+      if (tier.defaultAction == TierDefault::Deny && !spec.early()) {
         RuleBuilder& b = next();
         b.markTest(kMarkPass, 0);
         b.verdict(NF_DROP);
         b.comment("end of tier " + tier.name + ": Deny");
       }
+    }
+    if (spec.early()) {
+      return;
     }
     for (const auto& id : spec.profileIds) {
       next().verdict(NFT_JUMP, nftPolicyChainName(id, spec.direction, true));
@@ -1032,34 +1070,65 @@ private:
     b.lookup(std::string(map), id == newSetIds_->end() ? 0 : id->second, false, true);
   }
 
-  // The same rules as baseRuleLines().
-  void baseRules(const std::string& chain, ForwardDefault d) {
-    ctState(kCtStateEstablished | kCtStateRelated, NF_ACCEPT);
-    if (chain == kNftInputChain || chain == kNftOutputChain) {
-      RuleBuilder& vxlan = next();
-      vxlan.meta(NFT_META_L4PROTO, NFT_REG_1);
-      vxlan.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(kProtoUdp)));
-      vxlan.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
-      vxlan.cmp(NFT_CMP_EQ, be16(kVxlanPort));
-      vxlan.verdict(NF_ACCEPT);
-      RuleBuilder& ipip = next();
-      ipip.meta(NFT_META_L4PROTO, NFT_REG_1);
-      ipip.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(kProtoIpip)));
-      ipip.verdict(NF_ACCEPT);
-      if (chain == kNftInputChain) {
-        vmap(NFT_META_IIFNAME, kNftFromHostEndpointMap);
-      } else {
-        vmap(NFT_META_OIFNAME, kNftToHostEndpointMap);
-      }
-      return;
-    }
-    vmap(NFT_META_IIFNAME, kNftFromEndpointMap);
-    vmap(NFT_META_OIFNAME, kNftToEndpointMap);
-    vmap(NFT_META_IIFNAME, kNftFromHostForwardMap);
-    vmap(NFT_META_OIFNAME, kNftToHostForwardMap);
+  // The tunnels between nodes pass before host endpoint policy.
+  void tunnels() {
+    RuleBuilder& vxlan = next();
+    vxlan.meta(NFT_META_L4PROTO, NFT_REG_1);
+    vxlan.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(kProtoUdp)));
+    vxlan.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+    vxlan.cmp(NFT_CMP_EQ, be16(kVxlanPort));
+    vxlan.verdict(NF_ACCEPT);
+    RuleBuilder& ipip = next();
+    ipip.meta(NFT_META_L4PROTO, NFT_REG_1);
+    ipip.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(kProtoIpip)));
+    ipip.verdict(NF_ACCEPT);
+  }
+
+  // meta mark & 0x00010000 == 0x00010000 accept
+  void acceptedEarlier() {
     RuleBuilder& b = next();
     b.markTest(kMarkAccept, kMarkAccept);
     b.verdict(NF_ACCEPT);
+  }
+
+  // The same rules as baseRuleLines().
+  void baseRules(const std::string& chain, ForwardDefault d) {
+    if (chain == kNftRawPreroutingChain || chain == kNftRawOutputChain) {
+      next().markSet(~kOurMarks, 0);
+      tunnels();
+      const bool in = chain == kNftRawPreroutingChain;
+      vmap(in ? NFT_META_IIFNAME : NFT_META_OIFNAME,
+           in ? kNftFromHostUntrackedMap : kNftToHostUntrackedMap);
+      RuleBuilder& b = next();
+      b.markTest(kMarkAccept, kMarkAccept);
+      b.notrack();
+      return;
+    }
+    ctState(kCtStateEstablished | kCtStateRelated, NF_ACCEPT);
+    if (chain == kNftInputChain || chain == kNftOutputChain || chain == kNftManglePreroutingChain) {
+      tunnels();
+      acceptedEarlier();
+      if (chain == kNftInputChain) {
+        vmap(NFT_META_IIFNAME, kNftFromHostEndpointMap);
+      } else if (chain == kNftOutputChain) {
+        vmap(NFT_META_OIFNAME, kNftToHostEndpointMap);
+      } else {
+        vmap(NFT_META_IIFNAME, kNftFromHostPreDnatMap);
+      }
+      return;
+    }
+    {
+      RuleBuilder& b = next(); // not when preDNAT or untracked policy allowed it
+      b.markTest(kMarkAccept, 0);
+      b.meta(NFT_META_IIFNAME, NFT_REG_1);
+      auto id = newSetIds_->find(std::string(kNftFromHostForwardMap));
+      b.lookup(std::string(kNftFromHostForwardMap), id == newSetIds_->end() ? 0 : id->second, false,
+               true);
+    }
+    vmap(NFT_META_IIFNAME, kNftFromEndpointMap);
+    vmap(NFT_META_OIFNAME, kNftToEndpointMap);
+    vmap(NFT_META_OIFNAME, kNftToHostForwardMap);
+    acceptedEarlier();
     RuleBuilder& last = next();
     last.verdict(d == ForwardDefault::Accept ? NF_ACCEPT : NF_DROP);
     last.comment("no endpoint chain decided");
@@ -1238,23 +1307,45 @@ void ruleMsgs(NftBatch& b, const std::string& chain,
 }
 
 std::vector<std::string> baseRuleLines(std::string_view chain, ForwardDefault d) {
+  const std::string established = "ct state established,related accept";
+  const std::string accepted =
+      "meta mark & " + hexValue(kMarkAccept, 8) + " == " + hexValue(kMarkAccept, 8);
+  auto vmap = [](const char* key, std::string_view map) {
+    return std::string(key) + " vmap @" + std::string(map);
+  };
   // The tunnels between nodes (VXLAN, IP-in-IP) pass before host endpoint policy: the traffic
   // they carry meets the workloads' chains once decapsulated.
+  const std::string vxlan = "udp dport 4789 accept";
+  const std::string ipip = "meta l4proto ipencap accept";
   if (chain == kNftInputChain) {
-    return {"ct state established,related accept", "udp dport 4789 accept",
-            "meta l4proto ipencap accept", "iifname vmap @" + std::string(kNftFromHostEndpointMap)};
+    return {established, vxlan, ipip, accepted + " accept",
+            vmap("iifname", kNftFromHostEndpointMap)};
   }
   if (chain == kNftOutputChain) {
-    return {"ct state established,related accept", "udp dport 4789 accept",
-            "meta l4proto ipencap accept", "oifname vmap @" + std::string(kNftToHostEndpointMap)};
+    return {established, vxlan, ipip, accepted + " accept", vmap("oifname", kNftToHostEndpointMap)};
+  }
+  if (chain == kNftManglePreroutingChain) {
+    return {established, vxlan, ipip, accepted + " accept",
+            vmap("iifname", kNftFromHostPreDnatMap)};
+  }
+  if (chain == kNftRawPreroutingChain || chain == kNftRawOutputChain) {
+    const bool in = chain == kNftRawPreroutingChain;
+    return {"meta mark set meta mark & " + hexValue(~kOurMarks, 8), vxlan, ipip,
+            in ? vmap("iifname", kNftFromHostUntrackedMap)
+               : vmap("oifname", kNftToHostUntrackedMap),
+            accepted + " notrack"};
+  }
+  if (chain != kNftForwardChain) {
+    return {};
   }
   return {
-      "ct state established,related accept",
-      "iifname vmap @" + std::string(kNftFromEndpointMap),
-      "oifname vmap @" + std::string(kNftToEndpointMap),
-      "iifname vmap @" + std::string(kNftFromHostForwardMap),
-      "oifname vmap @" + std::string(kNftToHostForwardMap),
-      "meta mark & " + hexValue(kMarkAccept, 8) + " == " + hexValue(kMarkAccept, 8) + " accept",
+      established,
+      "meta mark & " + hexValue(kMarkAccept, 8) + " == 0x00000000 " +
+          vmap("iifname", kNftFromHostForwardMap),
+      vmap("iifname", kNftFromEndpointMap),
+      vmap("oifname", kNftToEndpointMap),
+      vmap("oifname", kNftToHostForwardMap),
+      accepted + " accept",
       std::string(d == ForwardDefault::Accept ? "accept" : "drop") +
           " comment \"no endpoint chain decided\"",
   };
@@ -1278,12 +1369,9 @@ std::vector<std::string> nftForwardRules(ForwardDefault d) {
   return baseRuleLines(kNftForwardChain, d);
 }
 
-std::vector<std::string> nftInputRules() {
-  return baseRuleLines(kNftInputChain, ForwardDefault::Accept);
-}
-
-std::vector<std::string> nftOutputRules() {
-  return baseRuleLines(kNftOutputChain, ForwardDefault::Accept);
+std::vector<std::string> nftBaseChainRules(std::string_view chain) {
+  return chain == kNftForwardChain ? std::vector<std::string>{}
+                                   : baseRuleLines(chain, ForwardDefault::Accept);
 }
 
 // ---- NftPolicyTable ----------------------------------------------------------------------------
@@ -1992,9 +2080,7 @@ Status NftPolicyTable::update(const NftChanges& ch) {
     ChainWork w;
     w.planned.name = nftEndpointChainName(ep);
     const std::string what = "endpoint chain " + w.planned.name;
-    if (ep.interfaceName.empty() || ep.interfaceName.size() >= kIfnameLen) {
-      return Status(Code::Invalid, what + ": interfaceName must have 1 to 15 characters");
-    }
+    RETURN_IF_ERROR(checkEndpointSpec(ep, what));
     RETURN_IF_ERROR(checkKind(w.planned.name, ChainKind::Endpoint, what));
     ChainState& st = w.planned.state;
     st.kind = ChainKind::Endpoint;

@@ -9,10 +9,12 @@
 //   map to-endpoint   { type ifname : verdict }   oifname -> jump tw-<iface>  (Ingress specs)
 //   chain forward (filter hook forward priority 0, policy accept):
 //     ct state established,related accept
+//     meta mark & 0x00010000 == 0 iifname vmap @from-host-endpoint-forward
+//                                      host endpoints' applyOnForward policies: fhfw-<iface>
+//                                      (Ingress), skipped when preDNAT or untracked policy allowed
 //     iifname vmap @from-endpoint
 //     oifname vmap @to-endpoint
-//     iifname vmap @from-host-endpoint-forward     host endpoints' applyOnForward policies:
-//     oifname vmap @to-host-endpoint-forward       fhfw-<iface> (Ingress), thfw-<iface> (Egress)
+//     oifname vmap @to-host-endpoint-forward       thfw-<iface> (Egress)
 //     meta mark & 0x00010000 == 0x00010000 accept
 //     accept | drop        (ForwardDefault: traffic no endpoint chain allowed or owned)
 // and for host endpoints (EndpointChainSpec::host), the host's own traffic:
@@ -21,11 +23,31 @@
 //   chain input  (filter hook input priority 0, policy accept):
 //     ct state established,related accept
 //     udp dport 4789 accept; meta l4proto ipencap accept   (tunnels between nodes)
+//     meta mark & 0x00010000 == 0x00010000 accept          (allowed by preDNAT/untracked policy)
 //     iifname vmap @from-host-endpoint
 //   chain output (filter hook output priority 0, policy accept): the same with
 //     oifname vmap @to-host-endpoint
 // A host endpoint chain accepts its failsafe ports first, then works like a workload's; traffic
 // on interfaces without a host endpoint is not touched.
+// Host endpoint policy before DNAT and before connection tracking (HostHook::PreDnat, Untracked):
+//   map from-host-endpoint-prednat    iifname -> jump fhpre-<iface>
+//   map from-host-endpoint-untracked  iifname -> jump fhun-<iface>
+//   map to-host-endpoint-untracked    oifname -> jump thun-<iface>
+//   chain raw-prerouting (filter hook prerouting priority raw):
+//     meta mark set meta mark & 0xffe0ffff                  (our bits start clear)
+//     udp dport 4789 accept; meta l4proto ipencap accept
+//     iifname vmap @from-host-endpoint-untracked
+//     meta mark & 0x00010000 == 0x00010000 notrack         (allowed: not tracked)
+//   chain mangle-prerouting (filter hook prerouting priority mangle):
+//     ct state established,related accept
+//     udp dport 4789 accept; meta l4proto ipencap accept
+//     meta mark & 0x00010000 == 0x00010000 accept
+//     iifname vmap @from-host-endpoint-prednat
+//   chain raw-output (filter hook output priority raw): raw-prerouting's rules with
+//     oifname vmap @to-host-endpoint-untracked
+// Their endpoint chains only allow (accept bit) or deny (drop); what they leave undecided goes on
+// to the ordinary chains, what they allowed skips the host endpoint's ordinary ingress (fh-,
+// fhfw-) or egress (th-) policy. Workload chains still apply.
 // update() takes only what changed (NftChanges) and costs time in proportion to it: the record is
 // updated in place, nothing else is compared. It needs a record (an apply() or resync() first).
 //
@@ -69,9 +91,15 @@ inline constexpr std::string_view kNftFromHostEndpointMap = "from-host-endpoint"
 inline constexpr std::string_view kNftToHostEndpointMap = "to-host-endpoint";
 inline constexpr std::string_view kNftFromHostForwardMap = "from-host-endpoint-forward";
 inline constexpr std::string_view kNftToHostForwardMap = "to-host-endpoint-forward";
+inline constexpr std::string_view kNftFromHostPreDnatMap = "from-host-endpoint-prednat";
+inline constexpr std::string_view kNftFromHostUntrackedMap = "from-host-endpoint-untracked";
+inline constexpr std::string_view kNftToHostUntrackedMap = "to-host-endpoint-untracked";
 inline constexpr std::string_view kNftForwardChain = "forward";
 inline constexpr std::string_view kNftInputChain = "input";
 inline constexpr std::string_view kNftOutputChain = "output";
+inline constexpr std::string_view kNftRawPreroutingChain = "raw-prerouting";
+inline constexpr std::string_view kNftManglePreroutingChain = "mangle-prerouting";
+inline constexpr std::string_view kNftRawOutputChain = "raw-output";
 
 struct NftSetSpec {
   std::string name;
@@ -123,9 +151,9 @@ struct NftChanges {
 
 // The forward chain's rules as nft lists them (without handles), for tests and dumps.
 std::vector<std::string> nftForwardRules(ForwardDefault d);
-// The same for the input and output chains (host endpoints).
-std::vector<std::string> nftInputRules();
-std::vector<std::string> nftOutputRules();
+// The same for the other base chains (input, output, raw-prerouting, mangle-prerouting,
+// raw-output; empty for other names).
+std::vector<std::string> nftBaseChainRules(std::string_view chain);
 
 struct NftStats {
   uint64_t batches = 0;         // batches sent (an apply with no difference sends none)

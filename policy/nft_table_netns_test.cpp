@@ -11,17 +11,14 @@
 #include "policy/nft_render.h"
 #include "policy/nft_table.h"
 #include "policy/scenarios_test_util.h"
+#include "policy/traffic_test_util.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <map>
-#include <netinet/in.h>
-#include <poll.h>
 #include <random>
 #include <set>
-#include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
 
@@ -32,6 +29,11 @@ using caracal::testing::BackgroundCommand;
 using caracal::testing::Netns;
 using caracal::testing::runCommand;
 using caracal::testing::TempDir;
+using testing::linkPeer;
+using testing::Listener;
+using testing::tcpConnects;
+using testing::tcpRule;
+using testing::trackedTo;
 
 #define REQUIRE_NETNS()                                                                            \
   do {                                                                                             \
@@ -125,36 +127,9 @@ Result<ScenarioModel> scenarioModel(const testing::Scenario& s) {
   ASSIGN_OR_RETURN(testing::Rendered r, testing::render(s));
   m.rendered = r.nft;
   if (s.endpoints) {
-    std::vector<TierPolicies> tiers = {
-        {"kube-admin", {"kanp.adminnetworkpolicy.first"}, TierDefault::Pass},
-        {"security", {}, TierDefault::Deny},
-        {"default", {"np/prod/api", "gnp/allow-dns"}, TierDefault::Deny},
-    };
-    std::vector<std::string> profiles = {"kns.prod", "ksa.prod.default"};
-    for (Direction d : {Direction::Ingress, Direction::Egress}) {
-      for (const auto& t : tiers) {
-        for (const auto& id : t.policyIds) {
-          m.desired.policyChains.push_back({id, d, false, {}});
-        }
-      }
-      for (const auto& p : profiles) {
-        m.desired.policyChains.push_back({p, d, true, {}});
-      }
-      m.desired.endpointChains.push_back({"cali1a2b3c4d5e6", d, tiers, profiles});
-    }
-    m.desired.endpointChains.push_back({"calibare0000001", Direction::Ingress, {}, {}});
-    for (Direction d : {Direction::Ingress, Direction::Egress}) {
-      EndpointChainSpec host{"eth0", d, {{"default", {"gnp/allow-dns"}, TierDefault::Deny}}, {}};
-      host.host = true;
-      host.failsafe =
-          d == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
-      m.desired.endpointChains.push_back(host);
-    }
-    EndpointChainSpec forward{
-        "eth0", Direction::Ingress, {{"default", {"gnp/allow-dns"}, TierDefault::Deny}}, {}};
-    forward.host = true;
-    forward.forward = true;
-    m.desired.endpointChains.push_back(forward);
+    testing::EndpointScenario e = testing::endpointScenario();
+    m.desired.policyChains = e.policyChains;
+    m.desired.endpointChains = e.endpointChains;
     return m;
   }
   ASSIGN_OR_RETURN(Value spec, parseJson(s.spec));
@@ -176,9 +151,12 @@ Result<ScenarioModel> scenarioModel(const testing::Scenario& s) {
 }
 
 bool isWriterOwn(const std::string& header) {
-  for (const char* own : {"chain forward", "chain input", "chain output", "map from-endpoint",
-                          "map to-endpoint", "map from-host-endpoint", "map to-host-endpoint",
-                          "map from-host-endpoint-forward", "map to-host-endpoint-forward"}) {
+  for (const char* own :
+       {"chain forward", "chain input", "chain output", "chain raw-prerouting",
+        "chain mangle-prerouting", "chain raw-output", "map from-endpoint", "map to-endpoint",
+        "map from-host-endpoint", "map to-host-endpoint", "map from-host-endpoint-forward",
+        "map to-host-endpoint-forward", "map from-host-endpoint-prednat",
+        "map from-host-endpoint-untracked", "map to-host-endpoint-untracked"}) {
     if (header == own) {
       return true;
     }
@@ -268,15 +246,20 @@ TEST(NftPolicyTable, BaseChainAndVerdictMaps) {
   blocks = parseBlocks(listTable(*a));
   EXPECT_EQ(blocks["chain forward"].back(), "drop comment \"no endpoint chain decided\"");
 
-  // Host endpoints: the input and output chains dispatch through their own maps.
-  std::vector<std::string> in = blocks["chain input"];
-  ASSERT_GT(in.size(), 2u);
-  EXPECT_EQ(in[1], "type filter hook input priority filter; policy accept;");
-  EXPECT_EQ(joinLines({in.begin() + 2, in.end()}), joinLines(nftInputRules()));
-  std::vector<std::string> out = blocks["chain output"];
-  ASSERT_GT(out.size(), 2u);
-  EXPECT_EQ(out[1], "type filter hook output priority filter; policy accept;");
-  EXPECT_EQ(joinLines({out.begin() + 2, out.end()}), joinLines(nftOutputRules()));
+  // Host endpoints: the other base chains dispatch through their own maps.
+  const std::pair<const char*, const char*> hooks[] = {
+      {"input", "type filter hook input priority filter; policy accept;"},
+      {"output", "type filter hook output priority filter; policy accept;"},
+      {"raw-prerouting", "type filter hook prerouting priority raw; policy accept;"},
+      {"mangle-prerouting", "type filter hook prerouting priority mangle; policy accept;"},
+      {"raw-output", "type filter hook output priority raw; policy accept;"}};
+  for (const auto& [chain, hook] : hooks) {
+    std::vector<std::string> lines = blocks[std::string("chain ") + chain];
+    ASSERT_GT(lines.size(), 2u) << chain;
+    EXPECT_EQ(lines[1], hook);
+    EXPECT_EQ(joinLines({lines.begin() + 2, lines.end()}), joinLines(nftBaseChainRules(chain)))
+        << chain;
+  }
   EXPECT_NE(joinLines(blocks["map from-host-endpoint"]).find("\"eth0\" : jump fh-eth0"),
             std::string::npos);
   EXPECT_NE(joinLines(blocks["map to-host-endpoint"]).find("\"eth0\" : jump th-eth0"),
@@ -681,74 +664,6 @@ TEST(NftPolicyTable, ChangeCostFollowsTheChange) {
 
 // ---- traffic -----------------------------------------------------------------------------------
 
-// A TCP connect from `ns` to dst:port; true when the handshake completes within `timeout`.
-bool tcpConnects(const Netns& ns, const std::string& dst, int port, int timeoutMs) {
-  int fd = -1;
-  caracal::testing::inNetns(
-      ns.path(), [&] { fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); });
-  if (fd < 0) {
-    return false;
-  }
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, dst.c_str(), &to.sin_addr);
-  bool ok = false;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0) {
-    ok = true;
-  } else if (errno == EINPROGRESS) {
-    pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, timeoutMs) == 1) {
-      int err = 0;
-      socklen_t len = sizeof(err);
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      ok = err == 0;
-    }
-  }
-  ::close(fd);
-  return ok;
-}
-
-int listenOn(const Netns& ns, const std::string& addr, int port) {
-  int fd = -1;
-  caracal::testing::inNetns(ns.path(),
-                            [&] { fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); });
-  if (fd < 0) {
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, 16) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-struct FdGuard {
-  int fd;
-  ~FdGuard() {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-  }
-};
-
-// A veth from `node` (ifname, <net>.1/24) to `peer` (eth0, <net>.2/24, default route via .1).
-bool linkPeer(const Netns& node, const Netns& peer, const std::string& ifname,
-              const std::string& net) {
-  return node.ip("link add " + ifname + " type veth peer name eth0 netns " + peer.name()).rc == 0 &&
-         node.ip("addr add " + net + ".1/24 dev " + ifname).rc == 0 &&
-         node.ip("link set " + ifname + " up").rc == 0 &&
-         peer.ip("addr add " + net + ".2/24 dev eth0").rc == 0 &&
-         peer.ip("link set eth0 up").rc == 0 &&
-         peer.ip("route add default via " + net + ".1").rc == 0;
-}
-
 TEST(NftPolicyTable, TrafficFollowsTheEndpointChains) {
   REQUIRE_NETNS();
   auto node = makeNetns("node");
@@ -758,9 +673,9 @@ TEST(NftPolicyTable, TrafficFollowsTheEndpointChains) {
   ASSERT_TRUE(linkPeer(*node, *client, "calicli", "10.61.1"));
   ASSERT_TRUE(linkPeer(*node, *server, "calisrv", "10.61.2"));
   ASSERT_EQ(node->exec("sysctl -qw net.ipv4.ip_forward=1").rc, 0);
-  FdGuard l80{listenOn(*server, "10.61.2.2", 80)};
-  FdGuard l81{listenOn(*server, "10.61.2.2", 81)};
-  FdGuard l82{listenOn(*server, "10.61.2.2", 82)};
+  Listener l80(*server, "10.61.2.2", 80);
+  Listener l81(*server, "10.61.2.2", 81);
+  Listener l82(*server, "10.61.2.2", 82);
   ASSERT_TRUE(l80.fd >= 0 && l81.fd >= 0 && l82.fd >= 0);
   ASSERT_TRUE(tcpConnects(*client, "10.61.2.2", 80, 2000)); // no table yet
 
@@ -803,15 +718,11 @@ TEST(NftPolicyTable, HostEndpointKeepsFailsafePortsOpen) {
   auto host = makeNetns("hep");
   auto peer = makeNetns("heppeer");
   ASSERT_TRUE(host && peer);
-  ASSERT_EQ(host->ip("link add ethh type veth peer name eth0 netns " + peer->name()).rc, 0);
-  ASSERT_EQ(host->ip("addr add 10.62.0.1/24 dev ethh").rc, 0);
-  ASSERT_EQ(host->ip("link set ethh up").rc, 0);
-  ASSERT_EQ(peer->ip("addr add 10.62.0.2/24 dev eth0").rc, 0);
-  ASSERT_EQ(peer->ip("link set eth0 up").rc, 0);
-  FdGuard ssh{listenOn(*host, "10.62.0.1", 22)};
-  FdGuard web{listenOn(*host, "10.62.0.1", 8080)};
-  FdGuard api{listenOn(*peer, "10.62.0.2", 6443)};
-  FdGuard other{listenOn(*peer, "10.62.0.2", 9000)};
+  ASSERT_TRUE(linkPeer(*host, *peer, "ethh", "10.62.0"));
+  Listener ssh(*host, "10.62.0.1", 22);
+  Listener web(*host, "10.62.0.1", 8080);
+  Listener api(*peer, "10.62.0.2", 6443);
+  Listener other(*peer, "10.62.0.2", 9000);
   ASSERT_TRUE(ssh.fd >= 0 && web.fd >= 0 && api.fd >= 0 && other.fd >= 0);
 
   auto table = openTable(*host);
@@ -864,8 +775,8 @@ TEST(NftPolicyTable, HostEndpointForwardChainsFilterForwardedTraffic) {
   ASSERT_TRUE(linkPeer(*router, *client, "ethc", "10.63.1"));
   ASSERT_TRUE(linkPeer(*router, *server, "eths", "10.63.2"));
   ASSERT_EQ(router->exec("sysctl -qw net.ipv4.ip_forward=1").rc, 0);
-  FdGuard l80{listenOn(*server, "10.63.2.2", 80)};
-  FdGuard l81{listenOn(*server, "10.63.2.2", 81)};
+  Listener l80(*server, "10.63.2.2", 80);
+  Listener l81(*server, "10.63.2.2", 81);
   ASSERT_TRUE(l80.fd >= 0 && l81.fd >= 0);
 
   auto table = openTable(*router);
@@ -894,7 +805,7 @@ TEST(NftPolicyTable, HostEndpointForwardChainsFilterForwardedTraffic) {
   EndpointChainSpec fwd{
       "eths", Direction::Egress, {{"default", {"gnp/fwd"}, TierDefault::Deny}}, {}};
   fwd.host = true;
-  fwd.forward = true;
+  fwd.hook = HostHook::Forward;
   NftChanges ch;
   ch.endpointChains.push_back(fwd);
   ASSERT_TRUE(table->update(ch).isOk()) << table->update(ch).str();
@@ -908,6 +819,136 @@ TEST(NftPolicyTable, HostEndpointForwardChainsFilterForwardedTraffic) {
   off.chainsDeleted = {nftEndpointChainName(fwd)};
   ASSERT_TRUE(table->update(off).isOk()) << table->update(off).str();
   EXPECT_TRUE(tcpConnects(*client, "10.63.2.2", 80, 2000));
+}
+
+TEST(NftPolicyTable, PreDnatAndUntrackedHostEndpointPolicy) {
+  REQUIRE_NETNS();
+  auto host = makeNetns("early");
+  auto peer = makeNetns("earlypeer");
+  ASSERT_TRUE(host && peer);
+  ASSERT_TRUE(linkPeer(*host, *peer, "ethh", "10.64.0"));
+  // A NodePort-like DNAT on the host: 8080 -> 80.
+  ASSERT_EQ(host->exec("nft 'add table ip nodeport; add chain ip nodeport pre { type nat hook "
+                       "prerouting priority dstnat; }; add rule ip nodeport pre tcp dport 8080 "
+                       "redirect to :80'")
+                .rc,
+            0);
+  Listener l22(*host, "10.64.0.1", 22);
+  Listener l80(*host, "10.64.0.1", 80);
+  Listener l81(*host, "10.64.0.1", 81);
+  Listener l82(*host, "10.64.0.1", 82);
+  Listener l83(*host, "10.64.0.1", 83);
+  for (const Listener* l : {&l22, &l80, &l81, &l82, &l83}) {
+    ASSERT_GE(l->fd, 0);
+  }
+
+  auto table = openTable(*host);
+  ASSERT_TRUE(table);
+  // The ordinary host endpoint policy allows 80 and 82 in (and everything out).
+  NftDesired d;
+  d.policyChains.push_back(
+      {"gnp/web",
+       Direction::Ingress,
+       false,
+       {tcpRule(Action::Allow, 80, "ingress[0]"), tcpRule(Action::Allow, 82, "ingress[1]")}});
+  CompiledRule allowAll;
+  allowAll.action = Action::Allow;
+  d.policyChains.push_back({"gnp/web", Direction::Egress, false, {allowAll}});
+  for (Direction dir : {Direction::Ingress, Direction::Egress}) {
+    EndpointChainSpec hep{"ethh", dir, {{"default", {"gnp/web"}, TierDefault::Deny}}, {}};
+    hep.host = true;
+    hep.failsafe = dir == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
+    d.endpointChains.push_back(hep);
+  }
+  ASSERT_TRUE(table->apply(d).isOk()) << table->apply(d).str();
+  EXPECT_TRUE(tcpConnects(*peer, "10.64.0.1", 80, 2000));
+  EXPECT_TRUE(tcpConnects(*peer, "10.64.0.1", 8080, 2000)) << "DNAT to 80, which is allowed";
+  EXPECT_FALSE(tcpConnects(*peer, "10.64.0.1", 81, 500));
+  EXPECT_TRUE(tcpConnects(*peer, "10.64.0.1", 22, 2000));
+
+  // preDNAT: deny the original port 8080 (after DNAT it is 80, which ordinary policy allows),
+  // allow 81 (no ordinary policy does: the allow skips it), deny 22 (failsafe wins).
+  NftChanges pre;
+  pre.policyChains.push_back(
+      {"gnp/nodeports",
+       Direction::Ingress,
+       false,
+       {tcpRule(Action::Deny, 8080, "ingress[0]"), tcpRule(Action::Allow, 81, "ingress[1]"),
+        tcpRule(Action::Deny, 22, "ingress[2]")}});
+  EndpointChainSpec preChain{
+      "ethh", Direction::Ingress, {{"default", {"gnp/nodeports"}, TierDefault::Deny}}, {}};
+  preChain.host = true;
+  preChain.hook = HostHook::PreDnat;
+  preChain.failsafe = defaultFailsafeInbound();
+  pre.endpointChains.push_back(preChain);
+  ASSERT_TRUE(table->update(pre).isOk()) << table->update(pre).str();
+  Blocks blocks = parseBlocks(listTable(*host));
+  EXPECT_NE(joinLines(blocks["map from-host-endpoint-prednat"]).find("\"ethh\" : jump fhpre-ethh"),
+            std::string::npos);
+  EXPECT_FALSE(tcpConnects(*peer, "10.64.0.1", 8080, 500)) << "denied before DNAT";
+  EXPECT_TRUE(tcpConnects(*peer, "10.64.0.1", 80, 2000)) << "no preDNAT rule: ordinary policy";
+  EXPECT_TRUE(tcpConnects(*peer, "10.64.0.1", 81, 2000)) << "preDNAT allow skips ordinary policy";
+  EXPECT_TRUE(tcpConnects(*peer, "10.64.0.1", 22, 2000)) << "failsafe before preDNAT deny";
+  EXPECT_FALSE(tcpConnects(*peer, "10.64.0.1", 83, 500));
+
+  // Untracked: allow 83 both ways (replies are not tracked either), deny 82.
+  NftChanges dnt;
+  dnt.policyChains.push_back(
+      {"gnp/fast",
+       Direction::Ingress,
+       false,
+       {tcpRule(Action::Allow, 83, "ingress[0]"), tcpRule(Action::Deny, 82, "ingress[1]")}});
+  dnt.policyChains.push_back(
+      {"gnp/fast", Direction::Egress, false, {tcpRule(Action::Allow, 83, "egress[0]", true)}});
+  for (Direction dir : {Direction::Ingress, Direction::Egress}) {
+    EndpointChainSpec c{"ethh", dir, {{"default", {"gnp/fast"}, TierDefault::Deny}}, {}};
+    c.host = true;
+    c.hook = HostHook::Untracked;
+    c.failsafe = dir == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
+    dnt.endpointChains.push_back(c);
+  }
+  ASSERT_TRUE(table->update(dnt).isOk()) << table->update(dnt).str();
+  const int tracked80 = trackedTo(*host, 80);
+  EXPECT_GT(tracked80, 0) << "ordinary traffic is tracked";
+  EXPECT_TRUE(tcpConnects(*peer, "10.64.0.1", 83, 2000)) << "untracked allow";
+  EXPECT_EQ(trackedTo(*host, 83), 0) << host->exec("cat /proc/net/nf_conntrack").output;
+  EXPECT_FALSE(tcpConnects(*peer, "10.64.0.1", 82, 500)) << "untracked deny";
+  EXPECT_TRUE(tcpConnects(*peer, "10.64.0.1", 80, 2000)) << "no untracked rule: tracked path";
+  EXPECT_GT(trackedTo(*host, 80), tracked80);
+
+  // The same state written whole by a fresh writer reads back equal (resync finds nothing).
+  auto second = openTable(*host);
+  ASSERT_TRUE(second);
+  NftDesired whole = d;
+  whole.policyChains.insert(whole.policyChains.end(), pre.policyChains.begin(),
+                            pre.policyChains.end());
+  whole.policyChains.insert(whole.policyChains.end(), dnt.policyChains.begin(),
+                            dnt.policyChains.end());
+  whole.endpointChains.insert(whole.endpointChains.end(), pre.endpointChains.begin(),
+                              pre.endpointChains.end());
+  whole.endpointChains.insert(whole.endpointChains.end(), dnt.endpointChains.begin(),
+                              dnt.endpointChains.end());
+  ASSERT_TRUE(second->resync(whole).isOk());
+  EXPECT_EQ(second->stats().lastBatchMessages, 0u);
+
+  // Removing the early chains restores the ordinary behaviour.
+  NftChanges off;
+  off.chainsDeleted = {nftEndpointChainName(preChain), nftEndpointChainName(dnt.endpointChains[0]),
+                       nftEndpointChainName(dnt.endpointChains[1])};
+  ASSERT_TRUE(table->update(off).isOk()) << table->update(off).str();
+  EXPECT_TRUE(tcpConnects(*peer, "10.64.0.1", 8080, 2000));
+  EXPECT_FALSE(tcpConnects(*peer, "10.64.0.1", 81, 500));
+  EXPECT_TRUE(tcpConnects(*peer, "10.64.0.1", 82, 2000));
+  EXPECT_FALSE(tcpConnects(*peer, "10.64.0.1", 83, 500));
+
+  // A preDNAT chain for egress is refused.
+  NftChanges bad;
+  EndpointChainSpec out = preChain;
+  out.direction = Direction::Egress;
+  bad.endpointChains.push_back(out);
+  Status st = table->update(bad);
+  EXPECT_EQ(st.code(), Code::Invalid);
+  EXPECT_NE(st.message().find("ingress only"), std::string::npos) << st.str();
 }
 
 TEST(NftPolicyTable, CreateIfMissingWritesOnlyIntoAnEmptyKernel) {
@@ -1035,10 +1076,20 @@ NftDesired randomState(std::mt19937& rng) {
         }
         if (chance(40)) { // the forward chain of the same host endpoint
           EndpointChainSpec fwd = spec;
-          fwd.forward = true;
+          fwd.hook = HostHook::Forward;
           fwd.failsafe.clear();
           fwd.tiers = {{"default", pick(present[dir == Direction::Ingress ? 0 : 1], 50)}};
           d.endpointChains.push_back(std::move(fwd));
+        }
+        // Its chains before DNAT (ingress only) and before conntrack.
+        for (HostHook hook : {HostHook::PreDnat, HostHook::Untracked}) {
+          if ((hook == HostHook::PreDnat && dir != Direction::Ingress) || !chance(30)) {
+            continue;
+          }
+          EndpointChainSpec early = spec;
+          early.hook = hook;
+          early.tiers = {{"default", pick(present[dir == Direction::Ingress ? 0 : 1], 50)}};
+          d.endpointChains.push_back(std::move(early));
         }
       }
       std::vector<std::string> ids = pick(present[dir == Direction::Ingress ? 0 : 1], 50);

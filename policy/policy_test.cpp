@@ -327,5 +327,63 @@ TEST(Render, ActionsAndMarks) {
   EXPECT_EQ(renderNftRule(r), "meta nfproto ipv6 meta mark set meta mark | 0x00010000 return");
 }
 
+TEST(Render, IptEarlyHostEndpointChainsOnlyDecide) {
+  EndpointChainSpec spec;
+  spec.interfaceName = "eth0";
+  spec.host = true;
+  spec.hook = HostHook::PreDnat;
+  spec.failsafe = {{kProtoTcp, 22}};
+  spec.tiers = {{"t1", {"gnp/a", "gnp/b"}, TierDefault::Deny},
+                {"t2", {"gnp/c"}, TierDefault::Pass}};
+  spec.profileIds = {"kns.x"}; // not used before DNAT
+  IptChain pre = renderIptEndpointChain(spec);
+  EXPECT_EQ(pre.name, "cali-fhpre-eth0");
+  EXPECT_EQ(pre.name, iptEndpointChainName(spec));
+  const std::vector<std::string> preRules = {
+      "-p tcp -m tcp --dport 22 -m comment --comment \"failsafe\" -j ACCEPT",
+      "-j MARK --set-xmark 0x0/0x30000",
+      "-j cali-pi-gnp/a",
+      "-m mark --mark 0x10000/0x10000 -j RETURN",
+      "-m mark --mark 0x0/0x20000 -j cali-pi-gnp/b",
+      "-m mark --mark 0x10000/0x10000 -j RETURN",
+      "-j MARK --set-xmark 0x0/0x20000",
+      "-j cali-pi-gnp/c",
+      "-m mark --mark 0x10000/0x10000 -j RETURN",
+  };
+  EXPECT_EQ(pre.rules, preRules);
+
+  spec.hook = HostHook::Untracked;
+  spec.direction = Direction::Egress;
+  spec.failsafe = {{kProtoUdp, 53}};
+  spec.tiers = {{"t1", {"gnp/a"}, TierDefault::Deny}};
+  IptChain un = renderIptEndpointChain(spec);
+  EXPECT_EQ(un.name, "cali-thun-eth0");
+  EXPECT_EQ(un.rules, (std::vector<std::string>{
+                          "-p udp -m udp --dport 53 -m comment --comment \"failsafe\" -j ACCEPT",
+                          "-j MARK --set-xmark 0x0/0x30000",
+                          "-j cali-po-gnp/a",
+                          "-m mark --mark 0x10000/0x10000 -j RETURN",
+                      }));
+  spec.direction = Direction::Ingress;
+  EXPECT_EQ(renderIptEndpointChain(spec).name, "cali-fhun-eth0");
+
+  // The ordinary chain of the same endpoint still ends each Deny tier and the chain with a drop,
+  // and runs the profiles.
+  spec.hook = HostHook::Local;
+  IptChain local = renderIptEndpointChain(spec);
+  EXPECT_EQ(local.name, "cali-fh-eth0");
+  ASSERT_GE(local.rules.size(), 4u);
+  EXPECT_EQ(local.rules[local.rules.size() - 4],
+            "-m comment --comment \"end of tier t1: Deny\" -m mark --mark 0x0/0x20000 -j DROP");
+  EXPECT_EQ(local.rules[local.rules.size() - 3], "-j cali-pri-kns.x");
+  EXPECT_EQ(local.rules.back(), "-m comment --comment \"no policy or profile allowed\" -j DROP");
+}
+
+TEST(Render, IptRestoreNamesTheTable) {
+  IptChain c{"cali-x", {"-j ACCEPT"}};
+  EXPECT_EQ(renderIptRestore({c}), "*filter\n:cali-x - [0:0]\n-A cali-x -j ACCEPT\nCOMMIT\n");
+  EXPECT_EQ(renderIptRestore({c}, "raw"), "*raw\n:cali-x - [0:0]\n-A cali-x -j ACCEPT\nCOMMIT\n");
+}
+
 } // namespace
 } // namespace caracal::policy

@@ -167,52 +167,67 @@ const std::vector<Scenario>& scenarios() {
   return kScenarios;
 }
 
-namespace {
-
-Result<Rendered> renderEndpoints() {
+EndpointScenario endpointScenario() {
   std::vector<TierPolicies> tiers = {
       {"kube-admin", {"kanp.adminnetworkpolicy.first"}, TierDefault::Pass},
       {"security", {}, TierDefault::Deny}, // no policy applies: skipped
       {"default", {"np/prod/api", "gnp/allow-dns"}, TierDefault::Deny},
   };
   std::vector<std::string> profiles = {"kns.prod", "ksa.prod.default"};
-  Rendered out;
-  std::vector<std::string> blocks;
-  std::vector<IptChain> ipt;
+  EndpointScenario e;
   for (Direction d : {Direction::Ingress, Direction::Egress}) {
     for (const auto& t : tiers) {
       for (const auto& id : t.policyIds) {
-        blocks.push_back(renderNftPolicyChain({id, d, false, {}}));
-        ipt.push_back(renderIptPolicyChain({id, d, false, {}}, 4));
+        e.policyChains.push_back({id, d, false, {}});
       }
     }
     for (const auto& p : profiles) {
-      blocks.push_back(renderNftPolicyChain({p, d, true, {}}));
-      ipt.push_back(renderIptPolicyChain({p, d, true, {}}, 4));
+      e.policyChains.push_back({p, d, true, {}});
     }
-    EndpointChainSpec spec{"cali1a2b3c4d5e6", d, tiers, profiles};
+  }
+  for (Direction d : {Direction::Ingress, Direction::Egress}) {
+    e.endpointChains.push_back({"cali1a2b3c4d5e6", d, tiers, profiles});
+  }
+  // An endpoint with neither policies nor profiles drops everything.
+  e.endpointChains.push_back({"calibare0000001", Direction::Ingress, {}, {}});
+  const std::vector<TierPolicies> dns = {{"default", {"gnp/allow-dns"}, TierDefault::Deny}};
+  auto host = [&](Direction d, HostHook hook) {
+    EndpointChainSpec spec{"eth0", d, dns, {}};
+    spec.host = true;
+    spec.hook = hook;
+    if (hook != HostHook::Forward) {
+      spec.failsafe =
+          d == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
+    }
+    return spec;
+  };
+  // A host endpoint: failsafe ports first, then its policies like a workload's.
+  e.endpointChains.push_back(host(Direction::Ingress, HostHook::Local));
+  e.endpointChains.push_back(host(Direction::Egress, HostHook::Local));
+  // Its chain for forwarded traffic (applyOnForward policies): no failsafe ports.
+  e.endpointChains.push_back(host(Direction::Ingress, HostHook::Forward));
+  // Its chains before DNAT and before connection tracking: failsafe ports, then its policies;
+  // no tier end, no profiles, no final drop.
+  e.endpointChains.push_back(host(Direction::Ingress, HostHook::PreDnat));
+  e.endpointChains.push_back(host(Direction::Egress, HostHook::Untracked));
+  return e;
+}
+
+namespace {
+
+Result<Rendered> renderEndpoints() {
+  EndpointScenario e = endpointScenario();
+  Rendered out;
+  std::vector<std::string> blocks;
+  std::vector<IptChain> ipt;
+  for (const PolicyChain& c : e.policyChains) {
+    blocks.push_back(renderNftPolicyChain(c));
+    ipt.push_back(renderIptPolicyChain(c, 4));
+  }
+  for (const EndpointChainSpec& spec : e.endpointChains) {
     blocks.push_back(renderNftEndpointChain(spec));
     ipt.push_back(renderIptEndpointChain(spec));
   }
-  // An endpoint with neither policies nor profiles drops everything.
-  EndpointChainSpec bare{"calibare0000001", Direction::Ingress, {}, {}};
-  blocks.push_back(renderNftEndpointChain(bare));
-  ipt.push_back(renderIptEndpointChain(bare));
-  // A host endpoint: failsafe ports first, then its policies like a workload's.
-  for (Direction d : {Direction::Ingress, Direction::Egress}) {
-    EndpointChainSpec host{"eth0", d, {{"default", {"gnp/allow-dns"}, TierDefault::Deny}}, {}};
-    host.host = true;
-    host.failsafe = d == Direction::Ingress ? defaultFailsafeInbound() : defaultFailsafeOutbound();
-    blocks.push_back(renderNftEndpointChain(host));
-    ipt.push_back(renderIptEndpointChain(host));
-  }
-  // Its chain for forwarded traffic (applyOnForward policies): no failsafe ports.
-  EndpointChainSpec forward{
-      "eth0", Direction::Ingress, {{"default", {"gnp/allow-dns"}, TierDefault::Deny}}, {}};
-  forward.host = true;
-  forward.forward = true;
-  blocks.push_back(renderNftEndpointChain(forward));
-  ipt.push_back(renderIptEndpointChain(forward));
   out.nft = renderNftTable({}, blocks);
   out.ipt4 = renderIptRestore(ipt);
   out.ipt6 = out.ipt4;

@@ -28,6 +28,14 @@ struct Rendered {
 };
 
 const std::vector<Scenario>& scenarios();
+
+// The state the endpoint chains scenario renders: workload and host endpoint chains of every
+// kind, and the (empty) policy and profile chains they jump to.
+struct EndpointScenario {
+  std::vector<PolicyChain> policyChains;
+  std::vector<EndpointChainSpec> endpointChains;
+};
+EndpointScenario endpointScenario();
 // Compiles and renders; a compile error is returned as the status.
 Result<Rendered> render(const Scenario& s);
 

@@ -79,7 +79,11 @@ struct PolicyCalc::Impl {
   std::map<std::string, Compiled> policies;                 // np/..., gnp/...
   std::map<std::string, Compiled> profiles;                 // kns..., ksa..., names
   std::map<std::string, std::string> policyProblems;        // selector errors
-  std::set<std::string> forwardPolicies;                    // ids with spec.applyOnForward
+  // Host endpoint policies by where they act (GlobalNetworkPolicy applyOnForward, preDNAT,
+  // doNotTrack): ids.
+  std::set<std::string> forwardPolicies;
+  std::set<std::string> preDnatPolicies;
+  std::set<std::string> untrackedPolicies;
   // Active sets: name -> (declaration, references from active chains).
   std::map<std::string, std::pair<policy::SetDecl, int>> activeSets;
   std::map<std::string, int> setSelectors; // "set:<sel>" -> active sets using it
@@ -290,6 +294,8 @@ struct PolicyCalc::Impl {
       localIndex.deleteSelector(kPolicyPrefix + id);
       resolver.deletePolicy(id);
       forwardPolicies.erase(id);
+      preDnatPolicies.erase(id);
+      untrackedPolicies.erase(id);
       if (auto old = policies.find(id); old != policies.end()) {
         compiledChanged(id, &old->second, nullptr);
         policies.erase(old);
@@ -307,30 +313,24 @@ struct PolicyCalc::Impl {
       drop();
       return;
     }
-    // Pre-DNAT and untracked policies act at other hooks (before DNAT, before conntrack) than
-    // the ones programmed here; enforcing them as ordinary policies would put them where they
-    // do not belong (a pre-DNAT deny would miss the NodePort traffic it is meant for), so they
-    // are left out and reported.
-    for (const char* flag : {"preDNAT", "doNotTrack"}) {
-      if (const Value* v = obj->path(std::string("spec.") + flag);
-          v && v->isBool() && v->asBool()) {
-        policyProblems[id] = std::string("spec.") + flag +
-                             ": not supported by this dataplane yet; the policy is not enforced";
-        drop();
-        return;
-      }
-    }
     policyProblems.erase(id);
-    const Value* aof = obj->path("spec.applyOnForward");
-    const bool forward = aof != nullptr && aof->isBool() && aof->asBool();
-    if (forward != (forwardPolicies.count(id) > 0)) {
-      if (forward) {
-        forwardPolicies.insert(id);
-      } else {
-        forwardPolicies.erase(id);
+    // Which host endpoint chains take the policy (the API makes preDNAT and doNotTrack
+    // exclusive and requires applyOnForward with them).
+    auto flag = [&](const char* field, std::set<std::string>& ids) {
+      const Value* v = obj->path(std::string("spec.") + field);
+      const bool on = v != nullptr && v->isBool() && v->asBool();
+      if (on != (ids.count(id) > 0)) {
+        if (on) {
+          ids.insert(id);
+        } else {
+          ids.erase(id);
+        }
+        markUsersDirty(id); // its endpoints' chains gain or lose it
       }
-      markUsersDirty(id); // host endpoints' forward chains gain or lose it
-    }
+    };
+    flag("applyOnForward", forwardPolicies);
+    flag("preDNAT", preDnatPolicies);
+    flag("doNotTrack", untrackedPolicies);
     const Value* specPtr = obj->find("spec");
     const Value spec = specPtr ? *specPtr : Value(Value::Object{});
     PolicySpec ps;
@@ -432,21 +432,38 @@ struct PolicyCalc::Impl {
     return s;
   }
 
-  // The endpoint chain of a local endpoint in one direction: its tiers (policies that compile)
-  // and profiles (those that compile).
-  // The endpoint chain of a local endpoint in one direction: its tiers (policies that compile)
-  // and profiles (those that compile). `forward` (host endpoints): the chain for traffic the
-  // host forwards through the interface, with only the applyOnForward policies.
+  // Whether policy `id` belongs in a chain of that hook: workloads and the host's own traffic
+  // take the ordinary policies, forwarded traffic those with applyOnForward, the early hooks
+  // their preDNAT or doNotTrack ones.
+  bool actsAt(const std::string& id, policy::HostHook hook) const {
+    const bool preDnat = preDnatPolicies.count(id) > 0;
+    const bool untracked = untrackedPolicies.count(id) > 0;
+    switch (hook) {
+    case policy::HostHook::Forward:
+      return forwardPolicies.count(id) > 0 && !preDnat && !untracked;
+    case policy::HostHook::PreDnat:
+      return preDnat;
+    case policy::HostHook::Untracked:
+      return untracked;
+    case policy::HostHook::Local:
+      break;
+    }
+    return !preDnat && !untracked;
+  }
+
+  // The endpoint chain of a local endpoint in one direction: its tiers (policies that compile
+  // and act at `hook`) and, for workloads and the host's own traffic, profiles (those that
+  // compile).
   policy::EndpointChainSpec endpointChain(const std::string& ep, const std::string& iface,
                                           const EndpointPolicies& p, policy::Direction d,
-                                          bool forward = false) const {
+                                          policy::HostHook hook = policy::HostHook::Local) const {
     policy::EndpointChainSpec spec;
     spec.interfaceName = iface;
     spec.direction = d;
     if (ep.rfind("hep/", 0) == 0) {
       spec.host = true;
-      spec.forward = forward;
-      if (!forward) {
+      spec.hook = hook;
+      if (hook != policy::HostHook::Forward) {
         spec.failsafe = d == policy::Direction::Ingress ? failsafeInbound : failsafeOutbound;
       }
     }
@@ -457,13 +474,13 @@ struct PolicyCalc::Impl {
           t.defaultAction == "Pass" ? policy::TierDefault::Pass : policy::TierDefault::Deny;
       for (const std::string& id : t.policies) {
         auto cit = policies.find(id);
-        if (cit != policies.end() && cit->second.ok && (!forward || forwardPolicies.count(id))) {
+        if (cit != policies.end() && cit->second.ok && actsAt(id, hook)) {
           tp.policyIds.push_back(id);
         }
       }
       spec.tiers.push_back(std::move(tp));
     }
-    if (!forward) {
+    if (hook == policy::HostHook::Local) {
       for (const std::string& prof : p.profiles) {
         auto cit = profiles.find(prof);
         if (cit != profiles.end() && cit->second.ok) {
@@ -475,18 +492,30 @@ struct PolicyCalc::Impl {
   }
 
   // The endpoint chains of a local endpoint by key: "<iface>|ingress", "<iface>|egress", and for
-  // a host endpoint with applyOnForward policies "<iface>|ingress-forward", "|egress-forward".
+  // a host endpoint with policies at the other hooks "<iface>|ingress-forward", "|egress-forward"
+  // (applyOnForward), "|ingress-prednat", "|ingress-untracked", "|egress-untracked".
+  static constexpr std::pair<policy::HostHook, const char*> kHostHooks[] = {
+      {policy::HostHook::Forward, "-forward"},
+      {policy::HostHook::PreDnat, "-prednat"},
+      {policy::HostHook::Untracked, "-untracked"}};
+
   std::map<std::string, policy::EndpointChainSpec>
   endpointChains(const std::string& ep, const std::string& iface, const EndpointPolicies& p) const {
     std::map<std::string, policy::EndpointChainSpec> out;
     for (policy::Direction d : {policy::Direction::Ingress, policy::Direction::Egress}) {
-      out[iface + "|" + policy::directionName(d)] = endpointChain(ep, iface, p, d);
+      const std::string key = iface + "|" + policy::directionName(d);
+      out[key] = endpointChain(ep, iface, p, d);
       if (ep.rfind("hep/", 0) != 0) {
         continue;
       }
-      policy::EndpointChainSpec fwd = endpointChain(ep, iface, p, d, true);
-      if (!chainIds(fwd).empty()) { // no forward policy: forwarded traffic is not filtered
-        out[iface + "|" + policy::directionName(d) + "-forward"] = std::move(fwd);
+      for (const auto& [hook, suffix] : kHostHooks) {
+        if (hook == policy::HostHook::PreDnat && d != policy::Direction::Ingress) {
+          continue;
+        }
+        policy::EndpointChainSpec spec = endpointChain(ep, iface, p, d, hook);
+        if (!chainIds(spec).empty()) { // no such policy: the hook leaves the traffic alone
+          out[key + suffix] = std::move(spec);
+        }
       }
     }
     return out;
@@ -494,8 +523,11 @@ struct PolicyCalc::Impl {
 
   static std::vector<std::string> endpointKeys(const std::string& iface) {
     std::vector<std::string> keys;
-    for (const char* k : {"|ingress", "|egress", "|ingress-forward", "|egress-forward"}) {
-      keys.push_back(iface + k);
+    for (const char* d : {"|ingress", "|egress"}) {
+      keys.push_back(iface + d);
+      for (const auto& [hook, suffix] : kHostHooks) {
+        keys.push_back(iface + d + suffix);
+      }
     }
     return keys;
   }

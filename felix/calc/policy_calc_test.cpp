@@ -181,11 +181,13 @@ Recorded randomUpdate(std::mt19937& rng) {
   };
   switch (rng() % 9) {
   case 8:
-    return rec(calico("GlobalNetworkPolicy"), "hosts",
-               "metadata: {name: hosts}\nspec: {selector: \"role == 'node'\", applyOnForward: " +
-                   pick({"true", "false"}) + ", types: [Ingress, Egress], ingress: [{action: " +
-                   pick({"Allow", "Deny"}) + "}], egress: [{action: Allow, destination: " +
-                   "{selector: \"app == 'web'\"}}]}");
+    return rec(
+        calico("GlobalNetworkPolicy"), "hosts",
+        "metadata: {name: hosts}\nspec: {selector: \"role == 'node'\", " +
+            pick({"", "", "preDNAT: true, ", "doNotTrack: true, "}) +
+            "applyOnForward: " + pick({"true", "false"}) +
+            ", types: [Ingress, Egress], ingress: [{action: " + pick({"Allow", "Deny"}) +
+            "}], egress: [{action: Allow, destination: " + "{selector: \"app == 'web'\"}}]}");
   case 7: {
     const std::string node = pick({"node1", "node2"});
     return rec(calico("HostEndpoint"), "eth0-" + node,
@@ -289,7 +291,7 @@ TEST_F(PolicyCalcTest, HostEndpointsGetFailsafePortsAndGlobalPolicies) {
   delta = calc_.computeDelta();
   ASSERT_TRUE(delta.endpointChains.count("eth0|ingress-forward"));
   const auto& fwd = delta.endpointChains.at("eth0|ingress-forward");
-  EXPECT_TRUE(fwd.host && fwd.forward);
+  EXPECT_TRUE(fwd.host && fwd.hook == policy::HostHook::Forward);
   EXPECT_TRUE(fwd.failsafe.empty());
   EXPECT_EQ(fwd.tiers.at(0).policyIds, std::vector<std::string>{"gnp/ssh-only"});
   EXPECT_FALSE(delta.endpointChains.count("eth0|egress-forward")) << "no egress policy";
@@ -300,24 +302,76 @@ TEST_F(PolicyCalcTest, HostEndpointsGetFailsafePortsAndGlobalPolicies) {
   delta = calc_.computeDelta();
   ASSERT_EQ(delta.endpointChainsRemoved.size(), 3u);
   EXPECT_TRUE(delta.endpointChainsRemoved.at("eth0|ingress").host);
-  EXPECT_FALSE(delta.endpointChainsRemoved.at("eth0|ingress").forward);
-  EXPECT_TRUE(delta.endpointChainsRemoved.at("eth0|ingress-forward").forward);
+  EXPECT_EQ(delta.endpointChainsRemoved.at("eth0|ingress").hook, policy::HostHook::Local);
+  EXPECT_EQ(delta.endpointChainsRemoved.at("eth0|ingress-forward").hook, policy::HostHook::Forward);
 }
 
-TEST_F(PolicyCalcTest, PreDnatAndUntrackedPoliciesAreReportedNotMisapplied) {
+TEST_F(PolicyCalcTest, PreDnatAndUntrackedPoliciesGetTheirOwnHostEndpointChains) {
   Value hep = yaml("metadata: {name: node1-eth0, labels: {role: node}}\nspec: {node: node1, "
                    "interfaceName: eth0}");
   calc_.onUpdate(calico("HostEndpoint"), "node1-eth0", &hep);
-  for (const char* flag : {"preDNAT", "doNotTrack"}) {
-    Value gnp = yaml(std::string("metadata: {name: p}\nspec: {selector: role == 'node', ") + flag +
-                     ": true, applyOnForward: true, ingress: [{action: Deny}]}");
-    calc_.onUpdate(calico("GlobalNetworkPolicy"), "p", &gnp);
-    PolicyDataplane d = calc_.compute();
-    ASSERT_TRUE(d.problems.count("gnp/p")) << flag;
-    EXPECT_NE(d.problems.at("gnp/p").find(flag), std::string::npos) << d.problems.at("gnp/p");
-    EXPECT_TRUE(d.endpointChains.at("eth0|ingress").tiers.empty()) << flag;
-    EXPECT_FALSE(d.policyChains.count("gnp/p|ingress")) << flag;
+  np("x", "pods", "{selector: all(), ingress: [{action: Allow}]}");
+  Value pre = yaml("metadata: {name: nodeports}\nspec: {selector: all(), preDNAT: true, "
+                   "applyOnForward: true, order: 10, ingress: [{action: Deny, protocol: TCP, "
+                   "destination: {ports: [30080]}}]}");
+  calc_.onUpdate(calico("GlobalNetworkPolicy"), "nodeports", &pre);
+  Value dnt = yaml("metadata: {name: fast}\nspec: {selector: role == 'node', doNotTrack: true, "
+                   "applyOnForward: true, types: [Ingress, Egress], ingress: [{action: Allow, "
+                   "protocol: UDP, destination: {ports: [5353]}}], egress: [{action: Allow, "
+                   "protocol: UDP, source: {ports: [5353]}}]}");
+  calc_.onUpdate(calico("GlobalNetworkPolicy"), "fast", &dnt);
+  PolicyDataplane d = calc_.compute();
+  EXPECT_TRUE(d.problems.empty());
+
+  // Each policy acts only at its own hook, and only for host endpoints.
+  const auto& pre1 = d.endpointChains.at("eth0|ingress-prednat");
+  EXPECT_TRUE(pre1.host);
+  EXPECT_EQ(pre1.hook, policy::HostHook::PreDnat);
+  ASSERT_EQ(pre1.tiers.size(), 1u);
+  EXPECT_EQ(pre1.tiers[0].policyIds, std::vector<std::string>{"gnp/nodeports"});
+  EXPECT_EQ(pre1.failsafe, policy::defaultFailsafeInbound()) << "failsafe ports first";
+  EXPECT_TRUE(pre1.profileIds.empty());
+  EXPECT_FALSE(d.endpointChains.count("eth0|egress-prednat")) << "preDNAT is ingress only";
+  const auto& unIn = d.endpointChains.at("eth0|ingress-untracked");
+  EXPECT_EQ(unIn.hook, policy::HostHook::Untracked);
+  EXPECT_EQ(unIn.tiers.at(0).policyIds, std::vector<std::string>{"gnp/fast"});
+  EXPECT_EQ(d.endpointChains.at("eth0|egress-untracked").failsafe,
+            policy::defaultFailsafeOutbound());
+  for (const char* key : {"eth0|ingress", "eth0|egress", "eth0|ingress-forward"}) {
+    auto it = d.endpointChains.find(key);
+    if (it == d.endpointChains.end()) {
+      continue;
+    }
+    for (const auto& t : it->second.tiers) {
+      EXPECT_TRUE(t.policyIds.empty()) << key << ": " << t.policyIds.front();
+    }
   }
+  EXPECT_FALSE(d.endpointChains.count("eth0|ingress-forward"))
+      << "applyOnForward alone does not make preDNAT/untracked policies forward policies";
+  for (const auto& [key, spec] : d.endpointChains) {
+    if (spec.host) {
+      continue;
+    }
+    for (const auto& t : spec.tiers) {
+      for (const auto& id : t.policyIds) {
+        EXPECT_NE(id, "gnp/nodeports") << key << ": workloads never take preDNAT policy";
+      }
+    }
+  }
+  EXPECT_TRUE(d.policyChains.count("gnp/nodeports|ingress"));
+  EXPECT_TRUE(d.policyChains.count("gnp/fast|egress"));
+
+  // Turning the flag off moves the policy to the ordinary chain in one delta.
+  pre.set("spec", yaml("{selector: all(), applyOnForward: true, order: 10, ingress: [{action: "
+                       "Deny, protocol: TCP, destination: {ports: [30080]}}]}"));
+  calc_.onUpdate(calico("GlobalNetworkPolicy"), "nodeports", &pre);
+  policy::DataplaneDelta delta = calc_.computeDelta();
+  EXPECT_TRUE(delta.endpointChainsRemoved.count("eth0|ingress-prednat"));
+  EXPECT_EQ(delta.endpointChainsRemoved.at("eth0|ingress-prednat").hook, policy::HostHook::PreDnat);
+  EXPECT_EQ(delta.endpointChains.at("eth0|ingress").tiers.at(0).policyIds,
+            std::vector<std::string>{"gnp/nodeports"});
+  EXPECT_EQ(delta.endpointChains.at("eth0|ingress-forward").tiers.at(0).policyIds,
+            std::vector<std::string>{"gnp/nodeports"});
 }
 
 TEST(PolicyCalcDelta, DeltasAddUpToTheWholeState) {

@@ -3,7 +3,9 @@
 # or iptables, the argument). With no policy only the failsafe ports pass (SSH 22 and BGP 179 in,
 # the API 6443 and BGP out), so the BGP mesh and the node's API connection survive; a
 # GlobalNetworkPolicy selecting the host endpoint opens a port; pod traffic forwarded through the
-# node is not affected unless a policy has applyOnForward; deleting the host endpoint lifts it all.
+# node is not affected unless a policy has applyOnForward; a preDNAT policy decides on a
+# NodePort-like port before it is translated; a doNotTrack policy lets a port through without
+# connection tracking; deleting the host endpoint lifts it all.
 source "$(dirname "$0")/lib.sh"
 DATAPLANE=${1:?usage: policy_hep_test.sh nftables|iptables}
 
@@ -12,8 +14,8 @@ make_namespace x
 check "pod x/a on node1" lab pod create x/a --node node1 --labels pod=a --serve tcp:80
 check "pod x/b on node2" lab pod create x/b --node node2 --labels pod=b --serve tcp:80
 
-# Servers in node1's own namespace: 22 (a failsafe port) and 8080 (not one).
-"$LAB" node exec node1 -- "$LABTOOL" serve tcp:22,tcp:8080 \
+# Servers in node1's own namespace: 22 (a failsafe port), 8080, 9090 and 9191 (not ones).
+"$LAB" node exec node1 -- "$LABTOOL" serve tcp:22,tcp:8080,tcp:9090,tcp:9191 \
   --ready-file "$CARACAL_LAB_STATE/hep-serve.ready" \
   >"$T/serve.log" 2>&1 &
 SERVER=$!
@@ -115,6 +117,86 @@ check "caracalctl apply without applyOnForward" ctl apply -f "$T/fwd-off.yaml"
 check_until "without applyOnForward forwarded traffic is not filtered" 10 \
   lab probe x/a x/b --port 80 --timeout-ms 700
 check "caracalctl delete of that policy" ctl delete globalnetworkpolicy no-forwarded-80
+
+# preDNAT: node1 translates 30080 to 8080 (as kube-proxy does for a NodePort). A preDNAT policy
+# sees the port the client asked for: it denies 30080 although 8080 (what it becomes) is allowed,
+# and its Allow of 9090 skips the ordinary policy, which allows only 8080.
+if [ "$DATAPLANE" = nftables ]; then
+  lab node exec node1 -- nft 'add table ip nodeport; add chain ip nodeport pre { type nat hook prerouting priority dstnat; }; add rule ip nodeport pre tcp dport 30080 redirect to :8080' ||
+    fail "node1: NodePort-like DNAT rule"
+else
+  lab node exec node1 -- iptables -t nat -A PREROUTING -p tcp --dport 30080 -j REDIRECT --to-ports 8080 ||
+    fail "node1: NodePort-like DNAT rule"
+fi
+check "before preDNAT: node1:30080 (-> 8080) is open" from_node2 30080
+check_fails "before preDNAT: node1:9090 is closed" from_node2 9090
+cat >"$T/prednat.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: nodeports
+spec:
+  selector: role == 'node'
+  preDNAT: true
+  applyOnForward: true
+  order: 10
+  ingress:
+  - action: Deny
+    protocol: TCP
+    destination:
+      ports: [30080]
+  - action: Allow
+    protocol: TCP
+    destination:
+      ports: [9090]
+  - action: Deny
+    protocol: TCP
+    destination:
+      ports: [22]
+YAML
+check "caracalctl apply of a preDNAT policy" ctl apply -f "$T/prednat.yaml"
+check_until "preDNAT: node1:30080 is denied before translation" 10 eval '! from_node2 30080'
+check_until "preDNAT: its Allow opens node1:9090 past the ordinary policy" 10 from_node2 9090
+check "preDNAT: node1:8080 (no preDNAT rule) follows the ordinary policy" from_node2 8080
+check "preDNAT: the failsafe port 22 stays open despite its Deny" from_node2 22
+check "preDNAT: the BGP mesh stays established" mesh_up
+check "preDNAT: forwarded pod traffic still flows" lab probe x/b x/a --port 80
+check "caracalctl delete of the preDNAT policy" ctl delete globalnetworkpolicy nodeports
+check_until "without it node1:30080 is open again" 10 from_node2 30080
+check_fails "and node1:9090 closed" from_node2 9090
+
+# doNotTrack: node1 lets 9191 through before connection tracking, both ways (the replies are not
+# tracked either, so the policy allows them as egress from port 9191).
+cat >"$T/untracked.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: untracked-9191
+spec:
+  selector: role == 'node'
+  doNotTrack: true
+  applyOnForward: true
+  types: [Ingress, Egress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    destination:
+      ports: [9191]
+  egress:
+  - action: Allow
+    protocol: TCP
+    source:
+      ports: [9191]
+YAML
+tracked_to() { lab node exec node1 -- cat /proc/net/nf_conntrack | grep -c "dport=$1 " || true; }
+check_fails "before doNotTrack: node1:9191 is closed" from_node2 9191
+check "caracalctl apply of a doNotTrack policy" ctl apply -f "$T/untracked.yaml"
+check_until "doNotTrack: node1:9191 opens" 10 from_node2 9191
+check "doNotTrack: node1 tracked none of those connections" test "$(tracked_to 9191)" -eq 0
+check "tracked: node1 tracks its ordinary connections (8080)" eval 'from_node2 8080 && [ "$(tracked_to 8080)" -gt 0 ]'
+check "doNotTrack: the BGP mesh stays established" mesh_up
+check "caracalctl delete of the doNotTrack policy" ctl delete globalnetworkpolicy untracked-9191
+check_until "without it node1:9191 is closed again" 10 eval '! from_node2 9191'
 
 check "caracalctl delete of the HostEndpoint" ctl delete hostendpoint node1-eth0
 check_until "node1 removes the host endpoint chain" 10 eval '! hep_chain'
