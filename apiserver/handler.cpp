@@ -1456,6 +1456,37 @@ Status Handler::checkNamespaceExists(const std::string& ns) {
   return Status::ok();
 }
 
+namespace {
+
+bool isTieredPolicy(const api::KindInfo& kind) {
+  return kind.group == "projectcalico.org" &&
+         (kind.kind == "NetworkPolicy" || kind.kind == "GlobalNetworkPolicy" ||
+          kind.kind == "StagedNetworkPolicy" || kind.kind == "StagedGlobalNetworkPolicy");
+}
+
+} // namespace
+
+Status Handler::checkTierExists(const api::KindInfo& kind, const Value& obj) {
+  if (!isTieredPolicy(kind)) {
+    return Status::ok();
+  }
+  const api::KindInfo* tierKind = api::findByKind("projectcalico.org/v3", "Tier");
+  if (tierKind == nullptr) {
+    return Status::ok();
+  }
+  const std::string tier = obj.getString("spec.tier", "default");
+  auto r = engine_.get(storageKey(*tierKind, "", tier));
+  if (!r) {
+    return r.error();
+  }
+  if (!*r) {
+    return Status(Code::NotFound, "tiers.projectcalico.org \"" + tier +
+                                      "\" not found: spec.tier must name an existing Tier "
+                                      "(create the Tier first)");
+  }
+  return Status::ok();
+}
+
 Status Handler::crossObjectChecks(const api::KindInfo& kind, const Value& obj) {
   if (!hasCrossObjectRules(kind)) {
     return Status::ok();
@@ -1568,6 +1599,11 @@ Result<datastore::KeyValue> Handler::createObject(const api::KindInfo& kind, Val
   if (!manager.empty()) {
     recordUpdateOwnership(obj, Value::object(), manager, kind.apiVersion(), nowRfc3339());
   }
+  std::unique_lock<std::mutex> tierLk;
+  if (isTieredPolicy(kind)) {
+    tierLk = std::unique_lock<std::mutex>(tierMu_);
+    RETURN_IF_ERROR(checkTierExists(kind, obj));
+  }
   std::unique_lock<std::mutex> lk = lockForCrossChecks(kind);
   RETURN_IF_ERROR(crossObjectChecks(kind, obj));
   if (dryRun(req)) {
@@ -1619,6 +1655,11 @@ Result<datastore::KeyValue> Handler::updateObject(const api::KindInfo& kind, con
   std::string manager = req.param("fieldManager");
   if (!manager.empty() && req.header("content-type").find("apply-patch") == std::string::npos) {
     recordUpdateOwnership(obj, curNorm, manager, kind.apiVersion(), nowRfc3339());
+  }
+  std::unique_lock<std::mutex> tierLk;
+  if (isTieredPolicy(kind)) {
+    tierLk = std::unique_lock<std::mutex>(tierMu_);
+    RETURN_IF_ERROR(checkTierExists(kind, obj));
   }
   std::unique_lock<std::mutex> lk = lockForCrossChecks(kind);
   RETURN_IF_ERROR(crossObjectChecks(kind, obj));
@@ -1866,7 +1907,9 @@ Reply Handler::removeItem(const Request& req, const Target& t) {
       }
     }
   }
+  std::unique_lock<std::mutex> tierLk;
   if (t.kind->group == "projectcalico.org" && t.kind->kind == "Tier") {
+    tierLk = std::unique_lock<std::mutex>(tierMu_);
     if (Status st = tierDeletable(t.name); !st) {
       return errorReply(st, t.kind, t.name);
     }
@@ -1913,6 +1956,21 @@ Reply Handler::removeCollection(const Request& req, const Target& t) {
   auto r = engine_.range(storagePrefix(*t.kind, t.ns));
   if (!r) {
     return errorReply(r.error());
+  }
+  // Tiers: nothing is deleted when one of the selected tiers may not be.
+  std::unique_lock<std::mutex> tierLk;
+  if (t.kind->group == "projectcalico.org" && t.kind->kind == "Tier") {
+    tierLk = std::unique_lock<std::mutex>(tierMu_);
+    for (const auto& kv : r->kvs) {
+      auto v = parseJson(kv.value);
+      if (!v || (sel->active() && !sel->matches(*v))) {
+        continue;
+      }
+      const std::string name = v->getString("metadata.name");
+      if (Status st = tierDeletable(name); !st) {
+        return errorReply(st, t.kind, name);
+      }
+    }
   }
   std::string out = "{\"kind\":\"" + listKind(*t.kind) + "\",\"apiVersion\":\"" +
                     t.kind->apiVersion() + "\",\"metadata\":{},\"items\":[";

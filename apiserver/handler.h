@@ -127,6 +127,9 @@ private:
   Result<datastore::KeyValue> updateObject(const api::KindInfo& kind, const Value& cur,
                                            int64_t curRev, Value obj, const Request& req);
   Status checkNamespaceExists(const std::string& ns);
+  // A (Global)NetworkPolicy or staged one must name an existing Tier (Calico: tier "default"
+  // when unset). Callers hold tierMu_.
+  Status checkTierExists(const api::KindInfo& kind, const Value& obj);
   Status crossObjectChecks(const api::KindInfo& kind, const Value& obj);
   std::mutex& kindLock(const api::KindInfo& kind);
   // Held across a write whose validation reads other objects of the kind (IPPool overlap).
@@ -136,6 +139,9 @@ private:
   HandlerOptions opts_;
   std::unique_ptr<WatchRegistry> watches_;
   std::mutex kindLocksMu_;
+  // Serialises tier deletions with the tier checks of policy writes, so no policy lands in a
+  // tier while it is deleted.
+  std::mutex tierMu_;
   std::map<const api::KindInfo*, std::unique_ptr<std::mutex>> kindLocks_;
   std::string openapiIndex_;
   std::map<std::string, std::string> openapiDocs_; // "apis/projectcalico.org/v3" -> document

@@ -167,6 +167,53 @@ TEST_F(HandlerTest, ATierHoldingPoliciesCannotBeDeleted) {
   EXPECT_EQ(call("DELETE", "/apis/projectcalico.org/v3/tiers/security").response.status, 200);
 }
 
+TEST_F(HandlerTest, APolicyMustNameAnExistingTier) {
+  ASSERT_TRUE(handler_.bootstrap().isOk()); // the built-in tiers
+  const std::string gnp = R"json({"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy",
+      "metadata":{"name":"audit.deny"},"spec":{"tier":"audit","selector":"all()",
+      "ingress":[{"action":"Deny"}]}})json";
+  Reply missing = call("POST", "/apis/projectcalico.org/v3/globalnetworkpolicies", gnp);
+  EXPECT_EQ(missing.response.status, 404) << missing.response.body;
+  EXPECT_NE(missing.response.body.find(R"(tiers.projectcalico.org \"audit\" not found: spec.tier)"),
+            std::string::npos)
+      << missing.response.body;
+  EXPECT_EQ(
+      call("GET", "/apis/projectcalico.org/v3/globalnetworkpolicies/audit.deny").response.status,
+      404)
+      << "nothing stored";
+  ASSERT_EQ(call("POST", "/apis/projectcalico.org/v3/tiers",
+                 R"({"apiVersion":"projectcalico.org/v3","kind":"Tier",
+                     "metadata":{"name":"audit"},"spec":{"order":50}})")
+                .response.status,
+            201);
+  Reply created = call("POST", "/apis/projectcalico.org/v3/globalnetworkpolicies", gnp);
+  ASSERT_EQ(created.response.status, 201) << created.response.body;
+  // Moving it to a tier that does not exist is refused too; the stored policy stays.
+  Value moved = json(created);
+  moved["spec"]["tier"] = "nowhere";
+  Reply update =
+      call("PUT", "/apis/projectcalico.org/v3/globalnetworkpolicies/audit.deny", toJson(moved));
+  EXPECT_EQ(update.response.status, 404) << update.response.body;
+  EXPECT_EQ(json(call("GET", "/apis/projectcalico.org/v3/globalnetworkpolicies/audit.deny"))
+                .getString("spec.tier"),
+            "audit");
+  // A namespaced policy without a tier lands in "default", which always exists.
+  ASSERT_EQ(call("POST", "/api/v1/namespaces",
+                 R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"prod"}})")
+                .response.status,
+            201);
+  EXPECT_EQ(call("POST", "/apis/projectcalico.org/v3/namespaces/prod/networkpolicies",
+                 R"json({"apiVersion":"projectcalico.org/v3","kind":"NetworkPolicy",
+                     "metadata":{"name":"web","namespace":"prod"},"spec":{"selector":"all()"}})json")
+                .response.status,
+            201);
+  // Deleting every tier at once deletes none while one holds policies (or is "default").
+  Reply all = call("DELETE", "/apis/projectcalico.org/v3/tiers");
+  EXPECT_EQ(all.response.status, 403) << all.response.body;
+  EXPECT_EQ(call("GET", "/apis/projectcalico.org/v3/tiers/audit").response.status, 200);
+  EXPECT_EQ(call("GET", "/apis/projectcalico.org/v3/tiers/kube-admin").response.status, 200);
+}
+
 TEST_F(HandlerTest, LabelSelectorsAndPagination) {
   for (int i = 0; i < 5; ++i) {
     std::string body = R"({"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkSet",

@@ -183,6 +183,24 @@ refused "kubectl: NetworkPolicy source.nets 10.1.2.3/40" \
 refused "kubectl: GlobalNetworkPolicy namespaceSelector \"ns in {'x'\"" \
   "spec.namespaceSelector|ns in {'x'" k apply -f "$T/bad7.yaml"
 
+# A policy in a tier that does not exist: refused (404), as Calico's API server does.
+cat >"$T/bad8.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: audit.deny-all
+spec:
+  tier: audit
+  selector: all()
+  types: [Ingress]
+  ingress:
+  - action: Deny
+YAML
+refused "caracalctl: GlobalNetworkPolicy in tier audit, which does not exist" \
+  'tiers.projectcalico.org "audit" not found|spec.tier' ctl apply -f "$T/bad8.yaml"
+refused "kubectl: GlobalNetworkPolicy in tier audit, which does not exist" \
+  'tiers.projectcalico.org "audit" not found|spec.tier' k apply -f "$T/bad8.yaml"
+
 # An update of the good policy to an invalid one: refused, the stored object untouched.
 knp a-from-b 'ipBlock: {cidr: 10.0.0.300/8}' >"$T/bad-update.yaml"
 refused "kubectl: update of a-from-b to cidr 10.0.0.300/8" \
