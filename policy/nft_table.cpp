@@ -143,6 +143,9 @@ struct NftPolicyTable::Record {
   SetStates sets; // named sets and the two maps
   std::map<std::string, ChainState> chains;
   std::map<std::string, int> jumpsTo; // chain name -> jumps to it from chains in `chains`
+  // Policy chains whose rules' handles are known (read once, kept while the chain is only
+  // changed rule by rule): chain name -> handles in rule order.
+  std::map<std::string, std::vector<uint64_t>> ruleHandles;
 };
 
 namespace {
@@ -1306,6 +1309,43 @@ void ruleMsgs(NftBatch& b, const std::string& chain,
   }
 }
 
+// Rule `rule` of `chain` in place of the rule with `handle` (which keeps its handle).
+void replaceRuleMsgs(NftBatch& b, const std::string& chain, size_t index, RuleBuilder& rule,
+                     uint64_t handle) {
+  for (const auto& a : rule.anon()) {
+    anonSetMsgs(b, a);
+  }
+  nftnl_rule_set_u64(rule.rule(), NFTNL_RULE_HANDLE, handle);
+  nlmsghdr* nlh = b.add(NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_REPLACE,
+                        "replace rule " + std::to_string(index) + " of chain " + chain, 8192);
+  nftnl_rule_nlmsg_build_payload(nlh, rule.rule());
+}
+
+// The handles and fingerprints of `chain`'s rules, in order, read from the kernel.
+Status readChainRules(NftSocket& sock, const std::string& chain, std::vector<uint64_t>& handles,
+                      std::vector<std::string>& prints) {
+  int err = sock.request(
+      NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP,
+      [&](nlmsghdr* nlh) {
+        nftnl_rule_nlmsg_build_payload(nlh,
+                                       netlink::nftRuleObject(NFPROTO_INET, kTable, chain).get());
+      },
+      [&](const nlmsghdr* m) {
+        RulePtr r(nftnl_rule_alloc());
+        if (nftnl_rule_nlmsg_parse(m, r.get()) != 0 ||
+            chain != nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN)) {
+          return;
+        }
+        handles.push_back(nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE));
+        prints.push_back(ruleFingerprint(r.get()));
+      });
+  if (err != 0) {
+    return Status(Code::Internal,
+                  "reading the rules of chain " + chain + ": " + std::strerror(err));
+  }
+  return {};
+}
+
 std::vector<std::string> baseRuleLines(std::string_view chain, ForwardDefault d) {
   const std::string established = "ct state established,related accept";
   const std::string accepted =
@@ -1862,6 +1902,12 @@ Status NftPolicyTable::write(const NftDesired& desired, bool readBack) {
     }
     rec->chains[name] = std::move(pc.state);
   }
+  for (auto& [name, handles] : cur.ruleHandles) {
+    auto op = ops.find(name);
+    if (op != ops.end() && op->second == Op::Keep) {
+      rec->ruleHandles[name] = std::move(handles);
+    }
+  }
   record_ = std::move(rec);
   needResync_ = false;
   stats_.lastApplyMicros = static_cast<uint64_t>(
@@ -2180,6 +2226,56 @@ Status NftPolicyTable::update(const NftChanges& ch) {
     ChainRules cr(name, &anonSetCounter_, &lookup, &newSetIds);
     ASSIGN_OR_RETURN(built[name], cr.build(w.planned));
   }
+  // A policy chain with as many rules as before, of which few changed, gets only those rules,
+  // each in place of its predecessor (NLM_F_REPLACE by handle): the kernel's cost of a change
+  // then follows the rules changed, not the size of the chain. The handles are read once per
+  // chain (one chain's rules, checked against what the writer wrote) and stay valid: a replaced
+  // rule keeps its handle.
+  std::map<std::string, std::vector<size_t>> replaced; // chain -> indexes of the changed rules
+  for (const auto& [name, w] : chains) {
+    auto old = cache_->policies.find(name);
+    if (w.op != Op::Refill || w.planned.policy == nullptr || old == cache_->policies.end() ||
+        old->second.first.rules.size() != w.planned.policy->rules.size()) {
+      continue;
+    }
+    const std::vector<CompiledRule>& before = old->second.first.rules;
+    const std::vector<CompiledRule>& after = w.planned.policy->rules;
+    std::vector<size_t> changed;
+    for (size_t i = 0; i < after.size(); ++i) {
+      if (!(before[i] == after[i])) {
+        changed.push_back(i);
+      }
+    }
+    if (changed.empty() || changed.size() * 2 > after.size()) {
+      continue; // refilling costs no more
+    }
+    auto known = rec.ruleHandles.find(name);
+    if (known == rec.ruleHandles.end()) {
+      std::vector<uint64_t> handles;
+      std::vector<std::string> prints;
+      RETURN_IF_ERROR(readChainRules(*sock_, name, handles, prints));
+      PlannedChain was = w.planned;
+      was.policy = &old->second.first;
+      uint32_t scratch = 0;
+      ChainRules oldRules(name, &scratch, &lookup, &newSetIds);
+      auto wrote = oldRules.build(was);
+      std::vector<std::string> want;
+      if (wrote) {
+        for (auto& rb : *wrote) {
+          want.push_back(ruleFingerprint(rb->rule()));
+        }
+      }
+      if (!wrote || want != prints) {
+        continue; // not what was written (changed by others): refill, resync repairs the rest
+      }
+      known = rec.ruleHandles.emplace(name, std::move(handles)).first;
+    }
+    if (known->second.size() != after.size()) {
+      rec.ruleHandles.erase(known);
+      continue;
+    }
+    replaced[name] = std::move(changed);
+  }
 
   // 4. One batch, in the order write() uses.
   NftBatch b(sock_->nextSeq(1u << 20), NftAckMode::LastRequest);
@@ -2266,6 +2362,14 @@ Status NftPolicyTable::update(const NftChanges& ch) {
       if (w.planned.state.kind != kind) {
         continue;
       }
+      if (auto r = replaced.find(name); r != replaced.end()) {
+        const std::vector<uint64_t>& handles = rec.ruleHandles.at(name);
+        for (size_t i : r->second) {
+          replaceRuleMsgs(b, name, i, *rules[i], handles[i]);
+        }
+        rulesWritten += r->second.size();
+        continue;
+      }
       if (w.op == Op::Refill) {
         flushChainMsg(b, name);
       }
@@ -2323,6 +2427,7 @@ Status NftPolicyTable::update(const NftChanges& ch) {
   for (auto& deleted : deletedChains) {
     for (const auto& name : deleted) {
       rec.chains.erase(name);
+      rec.ruleHandles.erase(name);
       cache_->policies.erase(name);
       cache_->endpoints.erase(name);
     }
@@ -2335,6 +2440,9 @@ Status NftPolicyTable::update(const NftChanges& ch) {
     }
     if (w.op != Op::Keep) {
       rec.chains[name] = std::move(w.planned.state);
+      if (!replaced.count(name)) {
+        rec.ruleHandles.erase(name); // written anew: new handles
+      }
     }
   }
   for (const auto& [name, d] : jumpDelta) {

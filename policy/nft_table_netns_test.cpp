@@ -1187,6 +1187,98 @@ std::string contentOf(const Netns& ns) {
   return out;
 }
 
+// The handles of a chain's rules, in order (`nft -a list chain`).
+std::vector<std::string> ruleHandles(const Netns& ns, const std::string& chain) {
+  std::vector<std::string> out;
+  for (const std::string& line :
+       split(ns.exec("nft -a list chain inet caracal " + chain).output, '\n')) {
+    size_t at = line.find("# handle ");
+    if (at != std::string::npos && line.find("chain ") == std::string::npos) {
+      out.push_back(trim(line.substr(at + 9)));
+    }
+  }
+  return out;
+}
+
+TEST(NftPolicyTable, AChangedRuleIsReplacedInPlace) {
+  REQUIRE_NETNS();
+  auto a = makeNetns("repl");
+  auto b = makeNetns("replref");
+  ASSERT_TRUE(a && b);
+  auto table = openTable(*a);
+  auto reference = openTable(*b);
+  ASSERT_TRUE(table && reference);
+  NftDesired d = smallState();
+  PolicyChain& pc = d.policyChains[0];
+  for (uint16_t port : {80, 81, 82, 83}) {
+    pc.rules.push_back(tcpRule(Action::Allow, port, "ingress[" + std::to_string(port) + "]"));
+  }
+  pc.rules[3].destination.ports = {{82, 82}, {8000, 8080}}; // an anonymous set
+  d.endpointChains.push_back(
+      {"calirepl0000001", Direction::Ingress, {{"default", {"gnp/small"}, TierDefault::Deny}}, {}});
+  ASSERT_TRUE(table->apply(d).isOk());
+  const std::string chain = nftPolicyChainName("gnp/small", Direction::Ingress);
+  const std::vector<std::string> handles = ruleHandles(*a, chain);
+  ASSERT_EQ(handles.size(), pc.rules.size());
+  auto sameAsWholeWrite = [&] {
+    EXPECT_TRUE(reference->apply(d).isOk());
+    return contentOf(*a) == contentOf(*b);
+  };
+  auto change = [&] {
+    NftChanges ch;
+    ch.policyChains.push_back(pc);
+    return table->update(ch);
+  };
+
+  // One rule (with an anonymous set) changes: one replace, every handle stays.
+  pc.rules[3].destination.ports = {{82, 82}, {9000, 9080}};
+  ASSERT_TRUE(change().isOk());
+  EXPECT_EQ(table->stats().lastRulesWritten, 1u);
+  EXPECT_EQ(table->stats().lastBatchMessages, 3u) << "anonymous set, its elements, the rule";
+  EXPECT_EQ(ruleHandles(*a, chain), handles);
+  EXPECT_TRUE(sameAsWholeWrite()) << contentOf(*a);
+  // Again, with the handles known: still one rule.
+  pc.rules[2] = tcpRule(Action::Deny, 9999, "ingress[9999]");
+  ASSERT_TRUE(change().isOk());
+  EXPECT_EQ(table->stats().lastBatchMessages, 1u);
+  EXPECT_EQ(ruleHandles(*a, chain), handles);
+  EXPECT_TRUE(sameAsWholeWrite()) << contentOf(*a);
+
+  // Most rules change: the chain is refilled (new handles).
+  for (size_t i = 0; i < 4; ++i) {
+    pc.rules[i + 2].origin += "-x";
+  }
+  ASSERT_TRUE(change().isOk());
+  EXPECT_EQ(table->stats().lastRulesWritten, pc.rules.size());
+  const std::vector<std::string> refilled = ruleHandles(*a, chain);
+  EXPECT_NE(refilled, handles);
+  EXPECT_TRUE(sameAsWholeWrite()) << contentOf(*a);
+  // The next single change reads the new handles first.
+  pc.rules[4].destination.ports = {{8443, 8443}};
+  ASSERT_TRUE(change().isOk());
+  EXPECT_EQ(table->stats().lastRulesWritten, 1u);
+  EXPECT_EQ(ruleHandles(*a, chain), refilled);
+  EXPECT_TRUE(sameAsWholeWrite()) << contentOf(*a);
+
+  // A rule count change refills as before.
+  pc.rules.pop_back();
+  ASSERT_TRUE(change().isOk());
+  EXPECT_TRUE(sameAsWholeWrite()) << contentOf(*a);
+
+  // Someone else edits the chain; the writer does not know its handles (it just refilled), reads
+  // them, finds the chain is not what it wrote and refills instead of replacing by handle.
+  std::vector<std::string> now = ruleHandles(*a, chain);
+  ASSERT_FALSE(now.empty());
+  ASSERT_EQ(a->exec("nft replace rule inet caracal " + chain + " handle " + now[1] +
+                    " tcp dport 1 accept")
+                .rc,
+            0);
+  pc.rules[1].origin += "-y";
+  ASSERT_TRUE(change().isOk());
+  EXPECT_EQ(table->stats().lastRulesWritten, pc.rules.size());
+  EXPECT_TRUE(sameAsWholeWrite()) << contentOf(*a);
+}
+
 TEST(NftPolicyTable, UpdatesEqualWholeStateWrites) {
   REQUIRE_NETNS();
   auto a = makeNetns("upd");
