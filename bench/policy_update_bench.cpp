@@ -2,15 +2,18 @@
 // (NftPolicyTable, incremental netlink batches) against iptables-restore of the same rules.
 //
 //   bench_policy_update [--sizes 1000,10000,100000] [--repeats 200,200,50] [--whole-repeats 10]
-//                       [--ipt-repeats 5] [--ipt-chain-repeats 20] [--endpoints 100]
+//                       [--ipt-repeats 5] [--ipt-chain-repeats 20] [--endpoints N]
 //                       [--no-iptables]
 //
 // Setup, per size N (N Calico rules): N/10 GlobalNetworkPolicies of 10 rules each (8 ingress, 2
 // egress; TCP ports, source selectors drawn from a pool of N/20 selectors with 3-5 members each,
 // source nets from a pool of N/100 two-net lists, UDP 53 to a selector, a Deny), compiled with
 // compilePolicy() and a HashSetNamer. Every rule carries ipVersion 4, so both dataplanes hold the
-// same rules (iptables is one family per table). 100 endpoints (caliXXXXXXXXXXX names, the
-// interfaces need not exist), each with a tw- and an fw- chain referencing 10 policies.
+// same rules (iptables is one family per table). Endpoints (caliXXXXXXXXXXX names, the
+// interfaces need not exist), each with a tw- and an fw- chain referencing 10 policies; by default
+// N/100 of them (at least 10), so that every policy is in use by exactly one endpoint, as in
+// what caracal-node programs (it installs only the policies that select a local endpoint).
+// --endpoints E sets the number (with fewer, the other policies are installed but unused).
 // Everything happens inside two network namespaces of this process, bench-policy-<pid>-nft and
 // bench-policy-<pid>-ipt (created per size, deleted at the end, on failure and on signals).
 //
@@ -666,7 +669,7 @@ int main(int argc, char** argv) {
   int iptRepeats = 5;
   int iptChainRepeats = 20;
   int wholeRepeats = 10;
-  int endpoints = 100;
+  int endpoints = 0; // N/100 per size
   bool withIptables = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -689,7 +692,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: bench_policy_update [--sizes 1000,10000,100000] [--repeats R[,R...]] "
                    "[--whole-repeats 10] [--ipt-repeats 5] [--ipt-chain-repeats 20] "
-                   "[--endpoints 100] [--no-iptables]\n");
+                   "[--endpoints N] [--no-iptables]\n");
       return 2;
     }
   }
@@ -728,8 +731,9 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < sizes.size(); ++i) {
     int r = repeats.empty() ? (sizes[i] >= 100000 ? 50 : 200)
                             : repeats[std::min(i, repeats.size() - 1)];
-    all.push_back(measure(sizes[i], std::max(1, r), wholeRepeats, iptRepeats, iptChainRepeats,
-                          endpoints, withIptables));
+    const int e = endpoints > 0 ? endpoints : std::max(10, sizes[i] / 100);
+    all.push_back(measure(sizes[i], std::max(1, r), wholeRepeats, iptRepeats, iptChainRepeats, e,
+                          withIptables));
     if (!all.back().ok) {
       ++failures;
     }
