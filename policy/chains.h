@@ -18,8 +18,10 @@
 #include "policy/rules.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace caracal::policy {
@@ -47,8 +49,14 @@ struct TierPolicies {
 // failsafeInboundHostPorts / failsafeOutboundHostPorts): inbound, a local port the host serves
 // (SSH, BGP, the API); outbound, a remote port the host talks to (DNS, the API, etcd).
 struct FailsafePort {
+  FailsafePort(int protocol = kProtoTcp, uint16_t port = 0,
+               std::optional<api::IpNet> net = std::nullopt)
+      : protocol(protocol), port(port), net(std::move(net)) {}
   int protocol = kProtoTcp; // kProtoTcp, kProtoUdp, kProtoSctp
   uint16_t port = 0;
+  // Calico's `net`: only to or from this block (the remote end: the source of inbound traffic,
+  // the destination of outbound); unset: any address.
+  std::optional<api::IpNet> net;
   bool operator==(const FailsafePort&) const = default;
 };
 
@@ -73,6 +81,10 @@ enum class HostHook {
 };
 
 struct EndpointChainSpec {
+  EndpointChainSpec(std::string interfaceName = "", Direction direction = Direction::Ingress,
+                    std::vector<TierPolicies> tiers = {}, std::vector<std::string> profileIds = {})
+      : interfaceName(std::move(interfaceName)), direction(direction), tiers(std::move(tiers)),
+        profileIds(std::move(profileIds)) {}
   std::string interfaceName; // host side of the endpoint, e.g. cali1a2b3c4d5e6
   // Workloads: Ingress is traffic to the endpoint (tw- chain, ingress policies), Egress traffic
   // from it (fw- chain, egress policies).

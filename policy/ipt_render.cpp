@@ -199,7 +199,7 @@ std::string iptEndpointChainName(const EndpointChainSpec& spec) {
                    kIptMaxChainName);
 }
 
-IptChain renderIptEndpointChain(const EndpointChainSpec& spec) {
+IptChain renderIptEndpointChain(const EndpointChainSpec& spec, int ipVersion) {
   IptChain out;
   out.name = iptEndpointChainName(spec);
   const std::string accepted = markMatch(kMarkAccept, kMarkAccept) + " -j RETURN";
@@ -209,9 +209,15 @@ IptChain renderIptEndpointChain(const EndpointChainSpec& spec) {
   }
   if (spec.host && spec.hook != HostHook::Forward) {
     for (const FailsafePort& p : spec.failsafe) {
+      if (p.net && p.net->addr.family != ipVersion) {
+        continue;
+      }
       const std::string proto = protocolName(p.protocol);
-      out.rules.push_back("-p " + proto + " -m " + proto + " --dport " + std::to_string(p.port) +
-                          " -m comment --comment \"failsafe\" -j ACCEPT");
+      const std::string net = p.net ? (spec.direction == Direction::Ingress ? "-s " : "-d ") +
+                                          p.net->masked().str() + " "
+                                    : "";
+      out.rules.push_back(net + "-p " + proto + " -m " + proto + " --dport " +
+                          std::to_string(p.port) + " -m comment --comment \"failsafe\" -j ACCEPT");
     }
   }
   out.rules.push_back("-j MARK --set-xmark 0x0/" + hexMark(kMarkAccept | kMarkPass));

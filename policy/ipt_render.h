@@ -51,7 +51,9 @@ IptChain renderIptPolicyChain(const PolicyChain& chain, int ipVersion);
 // pass bits, each tier's policy jumps with `-m mark --mark 0x10000/0x10000 -j RETURN` after each,
 // and nothing after the last tier (no tier-end DROP, no profiles, no final DROP): the caller
 // goes on to the ordinary policy unless the accept bit is set.
-IptChain renderIptEndpointChain(const EndpointChainSpec& spec);
+// `ipVersion`: the family of the table it is written to (failsafe ports limited to a block of
+// the other family are left out).
+IptChain renderIptEndpointChain(const EndpointChainSpec& spec, int ipVersion = 4);
 
 // "*<table>\n:<chain> - [0:0]\n…-A <chain> <rule>\n…COMMIT\n".
 std::string renderIptRestore(const std::vector<IptChain>& chains,

@@ -221,7 +221,7 @@ std::map<std::string, IptPolicyTable::Chains> IptPolicyTable::renderTables(const
     if (spec.host && spec.hook == HostHook::PreDnat && !in) {
       continue;
     }
-    IptChain c = renderIptEndpointChain(spec);
+    IptChain c = renderIptEndpointChain(spec, ipVersion);
     const std::string ifMatch = (in ? "-i " : "-o ") + spec.interfaceName + " -g " + c.name;
     Chains* table = &filter;
     if (!spec.host) {

@@ -98,8 +98,15 @@ std::string nftEndpointChainName(const EndpointChainSpec& spec) {
   return chainName(endpointChainPrefix(spec), spec.interfaceName, kNftMaxChainName);
 }
 
-std::string renderNftFailsafeRule(const FailsafePort& p) {
-  return protocolName(p.protocol) + " dport " + std::to_string(p.port) + " accept";
+std::string renderNftFailsafeRule(const FailsafePort& p, Direction d) {
+  std::string net;
+  if (p.net) {
+    const api::IpNet n = p.net->masked();
+    net = std::string(n.addr.family == 6 ? "ip6 " : "ip ") +
+          (d == Direction::Ingress ? "saddr " : "daddr ") +
+          (n.prefix == n.addr.bits() ? n.addr.str() : n.str()) + " ";
+  }
+  return net + protocolName(p.protocol) + " dport " + std::to_string(p.port) + " accept";
 }
 
 std::string renderNftRule(const CompiledRule& r) {
@@ -172,7 +179,7 @@ std::string renderNftEndpointChain(const EndpointChainSpec& spec) {
   }
   if (spec.host && spec.hook != HostHook::Forward) {
     for (const FailsafePort& p : spec.failsafe) {
-      rules.push_back(renderNftFailsafeRule(p));
+      rules.push_back(renderNftFailsafeRule(p, spec.direction));
     }
   }
   rules.push_back("meta mark set meta mark & " + hex32(~(kMarkAccept | kMarkPass)));

@@ -36,7 +36,7 @@ std::string nftPolicyChainName(std::string_view id, Direction d, bool profile = 
 std::string nftEndpointChainName(std::string_view interfaceName, Direction d, bool host = false);
 std::string nftEndpointChainName(const EndpointChainSpec& spec);
 // A failsafe port as a rule of a host endpoint chain: "tcp dport 22 accept".
-std::string renderNftFailsafeRule(const FailsafePort& p);
+std::string renderNftFailsafeRule(const FailsafePort& p, Direction d);
 
 // One rule, no indentation, no newline.
 std::string renderNftRule(const CompiledRule& rule);

@@ -442,19 +442,8 @@ bool sameChain(const PolicyChain& a, const PolicyChain& b) {
   return a.id == b.id && a.direction == b.direction && a.profile == b.profile && a.rules == b.rules;
 }
 
-bool sameChain(const EndpointChainSpec& a, const EndpointChainSpec& b) {
-  if (a.interfaceName != b.interfaceName || a.direction != b.direction ||
-      a.profileIds != b.profileIds || a.tiers.size() != b.tiers.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.tiers.size(); ++i) {
-    if (a.tiers[i].name != b.tiers[i].name || a.tiers[i].policyIds != b.tiers[i].policyIds ||
-        a.tiers[i].defaultAction != b.tiers[i].defaultAction) {
-      return false;
-    }
-  }
-  return true;
-}
+// Everything the chain's rules and name come from (host, hook and failsafe ports included).
+bool sameChain(const EndpointChainSpec& a, const EndpointChainSpec& b) { return a == b; }
 
 } // namespace
 
@@ -641,6 +630,17 @@ public:
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+    add(e);
+  }
+  // reg1 = reg1 & mask (as long as the mask).
+  void bitwiseBytes(const Bytes& mask) {
+    nftnl_expr* e = nftnl_expr_alloc("bitwise");
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, static_cast<uint32_t>(mask.size()));
+    Bytes zero(mask.size(), '\0');
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask.data(), static_cast<uint32_t>(mask.size()));
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero.data(), static_cast<uint32_t>(zero.size()));
     add(e);
   }
   // reg1 = (reg1 & mask) ^ xor, 4 bytes.
@@ -1012,6 +1012,23 @@ private:
     if (spec.host && spec.hook != HostHook::Forward) {
       for (const FailsafePort& p : spec.failsafe) { // renderNftFailsafeRule()
         RuleBuilder& b = next();
+        if (p.net) { // ip saddr|daddr <net>: nfproto, the address, masked unless a host
+          const api::IpNet n = p.net->masked();
+          const int v = n.addr.family;
+          const bool src = spec.direction == Direction::Ingress;
+          b.meta(NFT_META_NFPROTO, NFT_REG_1);
+          b.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(v == 6 ? NFPROTO_IPV6 : NFPROTO_IPV4)));
+          b.payload(NFT_PAYLOAD_NETWORK_HEADER, v == 6 ? (src ? 8 : 24) : (src ? 12 : 16),
+                    addrLen(v));
+          if (n.prefix < n.addr.bits()) {
+            Bytes mask(addrLen(v), '\0');
+            for (int bit = 0; bit < n.prefix; ++bit) {
+              mask[static_cast<size_t>(bit / 8)] |= static_cast<char>(0x80 >> (bit % 8));
+            }
+            b.bitwiseBytes(mask);
+          }
+          b.cmp(NFT_CMP_EQ, addrBytes(n.addr));
+        }
         b.meta(NFT_META_L4PROTO, NFT_REG_1);
         b.cmp(NFT_CMP_EQ, Bytes(1, static_cast<char>(p.protocol)));
         b.payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);

@@ -757,6 +757,17 @@ TEST(NftPolicyTable, HostEndpointKeepsFailsafePortsOpen) {
   EXPECT_TRUE(tcpConnects(*peer, "10.62.0.1", 22, 2000));
   EXPECT_FALSE(tcpConnects(*host, "10.62.0.2", 9000, 500)) << "egress unchanged";
 
+  // A failsafe port limited to a block: open from inside it only.
+  NftChanges narrow;
+  EndpointChainSpec limited = in;
+  limited.failsafe = {{kProtoTcp, 22, api::parseCidr("10.99.0.0/16")}};
+  narrow.endpointChains.push_back(limited);
+  ASSERT_TRUE(table->update(narrow).isOk()) << table->update(narrow).str();
+  EXPECT_FALSE(tcpConnects(*peer, "10.62.0.1", 22, 500)) << "10.62.0.2 is outside 10.99/16";
+  narrow.endpointChains[0].failsafe = {{kProtoTcp, 22, api::parseCidrOrIp("10.62.0.2")}};
+  ASSERT_TRUE(table->update(narrow).isOk()) << table->update(narrow).str();
+  EXPECT_TRUE(tcpConnects(*peer, "10.62.0.1", 22, 2000)) << "10.62.0.2 is the block";
+
   // Without the host endpoint the host's traffic is not filtered at all.
   NftChanges gone;
   gone.chainsDeleted = {nftEndpointChainName("ethh", Direction::Ingress, true),

@@ -201,9 +201,13 @@ EndpointScenario endpointScenario() {
     }
     return spec;
   };
-  // A host endpoint: failsafe ports first, then its policies like a workload's.
+  // A host endpoint: failsafe ports first (some only from or to a block), then its policies like
+  // a workload's.
   e.endpointChains.push_back(host(Direction::Ingress, HostHook::Local));
+  e.endpointChains.back().failsafe.push_back({kProtoTcp, 2222, api::parseCidr("10.0.0.0/8")});
+  e.endpointChains.back().failsafe.push_back({kProtoTcp, 2223, api::parseCidr("fd00::/64")});
   e.endpointChains.push_back(host(Direction::Egress, HostHook::Local));
+  e.endpointChains.back().failsafe.push_back({kProtoUdp, 53, api::parseCidrOrIp("10.96.0.10")});
   // Its chain for forwarded traffic (applyOnForward policies): no failsafe ports.
   e.endpointChains.push_back(host(Direction::Ingress, HostHook::Forward));
   // Its chains before DNAT and before connection tracking: failsafe ports, then its policies;

@@ -118,9 +118,18 @@ struct PolicyCalc::Impl {
                              : proto == "sctp" ? policy::kProtoSctp
                                                : policy::kProtoTcp;
           const Value* port = e.find("port");
-          if (port != nullptr && port->isInt() && port->asInt() > 0 && port->asInt() < 65536) {
-            out.push_back({number, static_cast<uint16_t>(port->asInt())});
+          if (port == nullptr || !port->isInt() || port->asInt() <= 0 || port->asInt() >= 65536) {
+            continue;
           }
+          policy::FailsafePort fp{number, static_cast<uint16_t>(port->asInt()), std::nullopt};
+          const std::string net = e.getString("net");
+          if (!net.empty()) {
+            fp.net = api::parseCidrOrIp(net);
+            if (!fp.net) {
+              continue; // the API refuses it; never widen a port to every address
+            }
+          }
+          out.push_back(std::move(fp));
         }
         return out;
       }

@@ -274,12 +274,16 @@ TEST_F(PolicyCalcTest, HostEndpointsGetFailsafePortsAndGlobalPolicies) {
             (std::set<std::string>{"10.99.0.11/32", "10.99.0.12/32"}));
 
   Value fc = yaml("metadata: {name: default}\nspec: {failsafeInboundHostPorts: [{protocol: TCP, "
-                  "port: 2222}], failsafeOutboundHostPorts: []}");
+                  "port: 2222}, {protocol: UDP, port: 161, net: 10.1.0.0/16}], "
+                  "failsafeOutboundHostPorts: []}");
   calc_.onUpdate(calico("FelixConfiguration"), "default", &fc);
   policy::DataplaneDelta delta = calc_.computeDelta();
   ASSERT_EQ(delta.endpointChains.size(), 2u);
-  EXPECT_EQ(delta.endpointChains.at("eth0|ingress").failsafe,
-            (std::vector<policy::FailsafePort>{{policy::kProtoTcp, 2222}}));
+  EXPECT_EQ(
+      delta.endpointChains.at("eth0|ingress").failsafe,
+      (std::vector<policy::FailsafePort>{{policy::kProtoTcp, 2222},
+                                         {policy::kProtoUdp, 161, api::parseCidr("10.1.0.0/16")}}))
+      << "net limits the port to that block";
   EXPECT_TRUE(delta.endpointChains.at("eth0|egress").failsafe.empty());
 
   // applyOnForward: the policy also gets a chain for forwarded traffic, without failsafe ports
