@@ -223,18 +223,21 @@ Result<Rendered> renderEndpoints() {
   EndpointScenario e = endpointScenario();
   Rendered out;
   std::vector<std::string> blocks;
-  std::vector<IptChain> ipt;
+  std::vector<IptChain> ipt4;
+  std::vector<IptChain> ipt6;
   for (const PolicyChain& c : e.policyChains) {
     blocks.push_back(renderNftPolicyChain(c));
-    ipt.push_back(renderIptPolicyChain(c, 4));
+    ipt4.push_back(renderIptPolicyChain(c, 4));
+    ipt6.push_back(renderIptPolicyChain(c, 6));
   }
   for (const EndpointChainSpec& spec : e.endpointChains) {
     blocks.push_back(renderNftEndpointChain(spec));
-    ipt.push_back(renderIptEndpointChain(spec));
+    ipt4.push_back(renderIptEndpointChain(spec, 4));
+    ipt6.push_back(renderIptEndpointChain(spec, 6));
   }
   out.nft = renderNftTable({}, blocks);
-  out.ipt4 = renderIptRestore(ipt);
-  out.ipt6 = out.ipt4;
+  out.ipt4 = renderIptRestore(ipt4);
+  out.ipt6 = renderIptRestore(ipt6);
   return out;
 }
 
