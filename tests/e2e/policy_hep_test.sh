@@ -5,7 +5,8 @@
 # GlobalNetworkPolicy selecting the host endpoint opens a port; pod traffic forwarded through the
 # node is not affected unless a policy has applyOnForward; a preDNAT policy decides on a
 # NodePort-like port before it is translated; a doNotTrack policy lets a port through without
-# connection tracking; deleting the host endpoint lifts it all.
+# connection tracking; a FelixConfiguration failsafe port with `net` opens only to that block;
+# deleting the host endpoint lifts it all.
 source "$(dirname "$0")/lib.sh"
 DATAPLANE=${1:?usage: policy_hep_test.sh nftables|iptables}
 
@@ -65,6 +66,27 @@ check_until "no policy: node1:8080 is closed to node2" 10 eval '! from_node2 808
 check "failsafe: node1:22 stays open" from_node2 22
 sleep 3 # longer than BGP's connect retry; sessions must not have dropped
 check "failsafe: the BGP mesh stays established" mesh_up
+# Failsafe ports come from FelixConfiguration node.node1 when it sets them; `net` limits one to a
+# block (node2 is 10.99.0.12).
+felix_failsafe() {
+  cat >"$T/felix.yaml" <<YAML
+apiVersion: projectcalico.org/v3
+kind: FelixConfiguration
+metadata:
+  name: node.node1
+spec:
+  failsafeInboundHostPorts:
+  - {protocol: TCP, port: 22, net: $1}
+  - {protocol: TCP, port: 179}
+YAML
+  ctl apply -f "$T/felix.yaml"
+}
+check "FelixConfiguration node.node1: port 22 only from 10.123.0.0/16" felix_failsafe 10.123.0.0/16
+check_until "failsafe net: node1:22 is closed to node2" 10 eval '! from_node2 22'
+check "FelixConfiguration node.node1: port 22 only from 10.99.0.0/24" felix_failsafe 10.99.0.0/24
+check_until "failsafe net: node1:22 is open to node2 again" 10 from_node2 22
+check "caracalctl delete of FelixConfiguration node.node1" ctl delete felixconfiguration node.node1
+check "failsafe: the BGP mesh is still established" mesh_up
 check "forwarded pod traffic is not host traffic" lab probe x/b x/a --port 80
 check "and the other way" lab probe x/a x/b --port 80
 
